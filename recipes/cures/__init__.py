@@ -1,0 +1,1 @@
+"""cures recipe."""

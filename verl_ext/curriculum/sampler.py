@@ -1,0 +1,83 @@
+"""Epoch-based sampling without replacement over the prompt pool (``ctx.next_prompts`` of specs/baselines.md §0)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PassSampler"]
+
+
+class PassSampler:
+    """Serves prompts from a seeded permutation of ``0..num_prompts-1``, one pass (data epoch) at a time.
+
+    One call never returns a prompt twice: when the current pass has fewer than ``k`` unused prompts left,
+    the remainder is skipped (counted in ``dropped_at_pass_end``) and the call is served from a fresh pass
+    (PCL spec §3 step 1, "pass end -> skip the remainder").
+
+    Args:
+        num_prompts: pool size P.
+        rng: the owning curriculum's generator; the sampler draws its permutations from it, so the
+            curriculum's single RNG state makes resumes exact.
+    """
+
+    def __init__(self, num_prompts: int, rng: np.random.Generator) -> None:
+        if num_prompts < 1:
+            raise ValueError(f"num_prompts must be >= 1, got {num_prompts}")
+        self.num_prompts = int(num_prompts)
+        self._rng = rng
+        self._perm = rng.permutation(self.num_prompts)
+        self._pos = 0
+        self.data_epoch = 0
+        self.dropped_at_pass_end = 0
+
+    @property
+    def remaining(self) -> int:
+        """Unused prompts left in the current pass."""
+        return self.num_prompts - self._pos
+
+    def next(self, k: int) -> np.ndarray:
+        """The next ``k`` prompts (int64, shape ``(k,)``), all distinct.
+
+        Raises:
+            ValueError: ``k`` exceeds the pool size (no pass could serve it).
+        """
+        if k < 0 or k > self.num_prompts:
+            raise ValueError(
+                f"cannot draw {k} distinct prompts from a pool of {self.num_prompts}; "
+                "lower the batch size or candidate multiplier k, or use a larger dataset"
+            )
+        if k > self.remaining:
+            self.dropped_at_pass_end += self.remaining
+            self._new_pass()
+        out = self._perm[self._pos : self._pos + k].astype(np.int64, copy=True)
+        self._pos += k
+        return out
+
+    def _new_pass(self) -> None:
+        self._perm = self._rng.permutation(self.num_prompts)
+        self._pos = 0
+        self.data_epoch += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """Permutation, position and counters (the RNG belongs to the owner and is saved by it)."""
+        return {
+            "perm": self._perm.copy(),
+            "pos": self._pos,
+            "data_epoch": self.data_epoch,
+            "dropped_at_pass_end": self.dropped_at_pass_end,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        perm = np.asarray(state["perm"], dtype=np.int64)
+        if perm.shape != (self.num_prompts,):
+            raise ValueError(
+                f"checkpointed pass permutation has {perm.shape[0]} prompts but the pool has {self.num_prompts}; "
+                "resume with the same data.train_files"
+            )
+        self._perm = perm.copy()
+        self._pos = int(state["pos"])
+        self.data_epoch = int(state["data_epoch"])
+        self.dropped_at_pass_end = int(state["dropped_at_pass_end"])

@@ -1,0 +1,103 @@
+"""The ``curriculum:`` config namespace, validated before Ray starts.
+
+Every recipe config (``configs/<method>.yaml``) composes verl's ``ppo_trainer`` and adds one ``curriculum:`` section::
+
+    curriculum:
+      _target_: verl_ext.trainer.config.CurriculumSection
+      name: cures            # a registered curriculum (verl_ext.curriculum.list_curricula())
+      seed: ${seed}          # the one top-level seed
+      max_gen_rounds: 10     # bound on generation rounds within a step (DS, SPEED, GRESO, probe)
+      state_file: curriculum_state.pt
+      pref_table: null       # optional pi_ref table (index, p_ref) for curriculum/pref_acc
+      params: {...}          # the strategy's own hyper-parameters (fields of its config dataclass)
+
+``batch_size`` (m) and ``n`` of a strategy come from ``data.train_batch_size`` and ``actor_rollout_ref.rollout.n``;
+they are not repeated under ``params``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from verl.base_config import BaseConfig
+
+from verl_ext.curriculum import Curriculum, build_curriculum, list_curricula
+
+__all__ = ["CurriculumSection", "build_from_config", "check_trainer_config"]
+
+# Filled by the trainer, never by the user, so a value under ``params`` would silently disagree with verl's.
+_DERIVED = ("batch_size", "n", "seed", "max_gen_rounds")
+
+
+@dataclasses.dataclass
+class CurriculumSection(BaseConfig):
+    """Typed view of ``config.curriculum`` (see module docstring)."""
+
+    name: str = "uniform"
+    seed: int = 1
+    max_gen_rounds: int = 10
+    state_file: str = "curriculum_state.pt"
+    pref_table: str | None = None
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    value_model: Any = None
+
+    def __post_init__(self) -> None:
+        valid = list_curricula()
+        if self.name not in valid:
+            raise ValueError(f"curriculum.name={self.name!r} is not a registered curriculum; valid: {', '.join(valid)}")
+        clash = sorted(set(self.params) & set(_DERIVED))
+        if clash:
+            raise ValueError(
+                f"curriculum.params sets {clash}, which the trainer derives: set data.train_batch_size (m), "
+                "actor_rollout_ref.rollout.n (n), the top-level seed, or curriculum.max_gen_rounds instead"
+            )
+        if self.max_gen_rounds < 1:
+            raise ValueError(f"curriculum.max_gen_rounds must be >= 1, got {self.max_gen_rounds}")
+
+
+def build_from_config(section: CurriculumSection, batch_size: int, n: int, num_prompts: int) -> Curriculum:
+    """Instantiate the configured strategy with the trainer-derived fields filled in."""
+    params: dict[str, Any] = dict(section.params)
+    params.update(batch_size=batch_size, n=n, seed=section.seed, max_gen_rounds=section.max_gen_rounds)
+    return build_curriculum(section.name, params, num_prompts=num_prompts)
+
+
+def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
+    """Validate the curriculum namespace against the rest of the verl config; raise ``ValueError`` naming the key.
+
+    Runs in the entry point before Ray starts: a bad key costs seconds, not a GPU allocation.
+    """
+    from verl.utils.config import omega_conf_to_dataclass
+
+    section = omega_conf_to_dataclass(config["curriculum"], CurriculumSection)
+    trainer = config["trainer"]
+    if trainer.get("use_v1", True) is not True:
+        raise ValueError("trainer.use_v1 must be true: the curriculum trainer subclasses verl's V1 PPOTrainerSync")
+    mode = trainer.get("v1", {}).get("trainer_mode", "sync")
+    if mode != "sync":
+        raise ValueError(
+            f"trainer.v1.trainer_mode={mode!r}: the curriculum trainer needs 'sync' (other modes silently switch "
+            "verl to its async replay buffer)"
+        )
+    if config["algorithm"]["filter_groups"]["enable"] and section.name != "uniform":
+        raise ValueError(
+            f"algorithm.filter_groups.enable=true with curriculum.name={section.name!r} would filter groups twice; "
+            "set algorithm.filter_groups.enable=false (the curriculum does its own selection)"
+        )
+    if config["data"].get("dataloader_num_workers", 0) not in (0, None):
+        raise ValueError("data.dataloader_num_workers must be 0: the curriculum draws rows itself, no loader prefetch")
+    if config["data"].get("filter_overlong_prompts", False):
+        raise ValueError(
+            "data.filter_overlong_prompts must be false: dropping rows would shift positions away from "
+            "extra_info.index; refuse overlong prompts at data preparation instead"
+        )
+    # A dry build checks the strategy's own hyper-parameters (unknown keys, bounds) without any data.
+    build_from_config(
+        section,
+        batch_size=int(config["data"]["train_batch_size"]),
+        n=int(config["actor_rollout_ref"]["rollout"]["n"]),
+        num_prompts=max(1, int(config["data"]["train_batch_size"])),
+    )
+    return section

@@ -1,0 +1,56 @@
+"""The shared ``curriculum/`` metrics of specs/baselines.md §0, from one step's groups (pure numpy)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from verl_ext.curriculum.base import Group
+
+__all__ = ["shared_step_metrics"]
+
+
+def shared_step_metrics(
+    trained: Sequence[Group],
+    generated: Sequence[Group],
+    rounds: int,
+    prompts_rolled_out: int,
+    responses: int,
+    gen_tokens: int,
+) -> dict[str, float]:
+    """Metrics every curriculum logs.
+
+    Args:
+        trained: committed groups with their rewards (one per trained prompt).
+        generated: every group rolled out this step with known rewards (screening included); groups
+            submitted without waiting appear through ``trained`` only.
+        rounds, prompts_rolled_out, responses: generation accounting of the step (all rounds).
+        gen_tokens: response tokens of the trained trajectories.
+
+    Returns:
+        ``curriculum/effective_ratio``: share of trained prompts with 0 < mean reward < 1;
+        ``curriculum/effective_sample_ratio``: share of trained responses in such groups (non-zero GRPO
+        advantage for binary rewards); ``curriculum/train_acc``: mean over trained prompts of the mean reward;
+        ``curriculum/rollout_acc``: mean reward over all responses with known rewards; and the accounting.
+    """
+    means = np.array([float(np.mean(g.rewards)) for g in trained if g.n > 0])
+    sizes = np.array([g.n for g in trained if g.n > 0])
+    informative = (means > 0.0) & (means < 1.0)
+    known = {g.handle: g for g in generated if g.n > 0}
+    known.update({g.handle: g for g in trained if g.n > 0})
+    all_rewards = np.concatenate([np.asarray(g.rewards, dtype=float) for g in known.values()]) if known else None
+    out = {
+        "curriculum/gen_rounds": float(rounds),
+        "curriculum/prompts_rolled_out": float(prompts_rolled_out),
+        "curriculum/responses": float(responses),
+        "curriculum/gen_tokens": float(gen_tokens),
+        "curriculum/trained_prompts": float(len(means)),
+    }
+    if len(means):
+        out["curriculum/effective_ratio"] = float(informative.mean())
+        out["curriculum/effective_sample_ratio"] = float(sizes[informative].sum() / sizes.sum())
+        out["curriculum/train_acc"] = float(means.mean())
+    if all_rewards is not None and all_rewards.size:
+        out["curriculum/rollout_acc"] = float((all_rewards > 0.5).mean())
+    return out

@@ -1,0 +1,81 @@
+"""Our TaskRunner and the entry function every recipe's ``main_<method>.py`` calls.
+
+verl's ``TaskRunnerV1`` is a Ray actor class and cannot be subclassed, so this runner repeats its few lines
+of wiring (TransferQueue, agent-loop manager) around :class:`CurriculumTrainerSync` and is handed to verl's
+own ``run_ppo`` (``verl/trainer/main_ppo.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import ray
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["CurriculumTaskRunner", "run", "validate"]
+
+logger = logging.getLogger(__name__)
+
+
+@ray.remote(num_cpus=1)
+class CurriculumTaskRunner:
+    """Builds the trainer and the agent-loop manager inside Ray and runs ``fit``."""
+
+    def run(self, config: DictConfig) -> None:
+        import transfer_queue as tq
+        from verl.trainer.ppo.v1 import AgentLoopManagerTQ
+        from verl.utils.import_utils import load_class_from_fqn
+        from verl.utils.logging_utils import configure_verl_logging
+
+        from verl_ext.trainer.trainer import CurriculumTrainerSync
+
+        configure_verl_logging()
+        config.transfer_queue.enable = True
+        OmegaConf.resolve(config)
+        tq.init(config.transfer_queue)
+        trainer = None
+        succeeded = False
+        try:
+            trainer = CurriculumTrainerSync(config=config)
+            trainer.init()
+            fqn = config.actor_rollout_ref.rollout.get("agent", {}).get("agent_loop_manager_class")
+            manager_cls = load_class_from_fqn(fqn, "AgentLoopManager") if fqn else AgentLoopManagerTQ
+            manager = manager_cls.create(
+                config=config,
+                llm_client=trainer.get_llm_client(),
+                teacher_client=trainer.get_teacher_client(),
+                reward_loop_worker_handles=trainer.get_reward_handles(),
+            )
+            trainer.fit(manager)
+            succeeded = True
+        finally:
+            try:
+                tracking = getattr(trainer, "logger", None)
+                if tracking is not None:
+                    tracking.finish(exit_code=0 if succeeded else 1)
+            finally:
+                tq.close()
+
+
+def validate(config: DictConfig) -> None:
+    """Every check that needs no GPU and no Ray: verl's ``validate_config`` and our curriculum namespace.
+
+    Raises ``ValueError``/``AssertionError`` naming the key, before any resource is allocated.
+    """
+    from verl.trainer.ppo.utils import need_critic, need_reference_policy
+    from verl.utils.config import validate_config
+    from verl.utils.device import auto_set_device
+
+    from verl_ext.trainer.config import check_trainer_config
+
+    auto_set_device(config)
+    check_trainer_config(config)
+    validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+
+
+def run(config: DictConfig) -> None:
+    """Validate, then train with verl's ``run_ppo`` and our runner."""
+    from verl.trainer.main_ppo import run_ppo
+
+    validate(config)
+    run_ppo(config, task_runner_class=CurriculumTaskRunner)
