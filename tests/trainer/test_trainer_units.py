@@ -141,6 +141,7 @@ def test_grpo_advantage_acceptance_numbers():
         return a[:, -1].tolist()
 
     assert adv([1, 0, 0, 1, 1, 1, 1, 1], list("aaaabbbb"), False) == pytest.approx([0.5, -0.5, -0.5, 0.5, 0, 0, 0, 0])
-    assert adv([1, 0, 0, 0], list("aaaa"), True) == pytest.approx([1.5, -0.5, -0.5, -0.5], abs=1e-5)  # verl divides by std + 1e-6
+    # verl divides by std + 1e-6
+    assert adv([1, 0, 0, 0], list("aaaa"), True) == pytest.approx([1.5, -0.5, -0.5, -0.5], abs=1e-5)
     # unequal groups (CurES allocations): each group is normalised within itself
     assert adv([1, 0, 1, 1, 0], list("aabbb"), False) == pytest.approx([0.5, -0.5, 1 / 3, 1 / 3, -2 / 3])
