@@ -79,6 +79,7 @@ class TQRolloutContext:
         trainer: the running :class:`CurriculumTrainerSync`.
         scorer: optional prompt-value predictor (PCL's value worker group), ``indices -> values``.
         poll_interval: seconds between TransferQueue status polls while waiting for rewards.
+        aliases: continuation-uid map shared across steps (see :meth:`extend`).
     """
 
     def __init__(
@@ -86,14 +87,16 @@ class TQRolloutContext:
         trainer: CurriculumTrainerSync,
         scorer: Callable[[np.ndarray], np.ndarray] | None = None,
         poll_interval: float = 0.05,
+        aliases: dict[str, str] | None = None,
     ) -> None:
         self._trainer = trainer
         self._scorer = scorer
         self._poll = poll_interval
         self.step = int(trainer.global_steps)
         self.log = StepLog()
-        # continuation uid -> the group uid its trajectories are relabelled to
-        self._aliases: dict[str, str] = {}
+        # continuation uid -> the group uid its trajectories are relabelled to. Owned by the trainer so that
+        # groups carried across steps (SPEED pipelined) keep their continuations.
+        self._aliases: dict[str, str] = {} if aliases is None else aliases
         self._index_of: dict[str, int] = {}
 
     # ------------------------------------------------------------------ RolloutContext API
@@ -145,6 +148,7 @@ class TQRolloutContext:
         keys = [k for k in listing if k.split("_", 1)[0] in drop]
         tq.kv_clear(keys=keys, partition_id=PARTITION)
         self.log.released.extend(g.handle for g in groups)
+        self._forget(drop)
 
     def commit(self, groups: Sequence[Group]) -> None:
         uids = [g.handle for g in groups]
@@ -154,6 +158,7 @@ class TQRolloutContext:
         buffer.allow(uids)
         buffer.allow(c for c, base in self._aliases.items() if base in set(uids))
         self.log.committed.extend(uids)
+        self._forget(set(uids))
 
     def score(self, indices: np.ndarray) -> np.ndarray:
         if self._scorer is None:
@@ -161,6 +166,10 @@ class TQRolloutContext:
         return np.asarray(self._scorer(np.asarray(indices, dtype=np.int64)), dtype=np.float64)
 
     # ------------------------------------------------------------------ internals
+    def _forget(self, uids: set[str]) -> None:
+        for c in [c for c, base in self._aliases.items() if base in uids or c in uids]:
+            del self._aliases[c]
+
     def rows(self, indices: np.ndarray) -> TensorDict:
         """Collated prompt rows for dataset positions ``indices`` (position = ``extra_info.index``)."""
         ds = self._trainer.train_dataset

@@ -62,6 +62,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         self._prepare_metrics: dict[str, float] = {}
         self._train_gen_seconds = 0.0
         self._resumed_dir: str | None = None
+        self._group_aliases: dict[str, str] = {}
 
     # ------------------------------------------------------------------ construction
     def _build_replay_buffer(self) -> AllowListReplayBuffer:
@@ -106,7 +107,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
     # ------------------------------------------------------------------ the step
     def prepare_step(self) -> dict:
         scorer = self.extension.score if self.extension is not None else None
-        self._ctx = TQRolloutContext(self, scorer=scorer)
+        self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases)
         t0 = time.perf_counter()
         self._prepare_metrics = dict(self._ensure_curriculum().run_step(self._ctx))
         self._prepare_metrics["curriculum/select_s"] = time.perf_counter() - t0 - self._ctx.log.gen_seconds
