@@ -1,0 +1,159 @@
+"""PCL pure helpers and curriculum (specs/pcl.md §3, §12 criteria 1, 2, 4, 8)."""
+
+from __future__ import annotations
+
+import io
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from verl_ext.curriculum.base import Group, build_curriculum
+from verl_ext.curriculum.pcl import (
+    PclConfig,
+    PclCurriculum,
+    explained_variance,
+    mse_loss,
+    select_closest,
+    value_targets,
+)
+from verl_ext.curriculum.testing import FakeRolloutContext, run_steps
+
+SPEC_V = np.array([0.875, 0.375, -0.25, 0.625, 0.5, 1.25, 0.375, 0.75])
+
+
+def test_select_closest_spec_examples() -> None:
+    assert select_closest(SPEC_V, 3, 0.5).tolist() == [1, 3, 4]  # spec order {4, 1, 3}
+    assert select_closest(SPEC_V, 7, 0.5).tolist() == [0, 1, 2, 3, 4, 6, 7]  # 2 and 5 tie; 2 is earlier
+    assert select_closest(SPEC_V, 0, 0.5).tolist() == []
+
+
+def _brute_force(values: np.ndarray, m: int, tau: float) -> list[int]:
+    dev = np.abs(np.clip(values, 0, 1) - tau)
+    best = min(dev[list(c)].sum() for c in itertools.combinations(range(values.size), m))
+    # among optimal subsets, the stable-order one: lexicographically smallest by (deviation rank, position)
+    rank = sorted(range(values.size), key=lambda i: (dev[i], i))
+    stable = sorted(rank[:m])
+    assert dev[stable].sum() == pytest.approx(best)
+    return stable
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([-0.5, 0.0, 0.125, 0.25, 0.5, 0.75, 1.0, 1.5]) | st.floats(-1, 2), min_size=1, max_size=8),
+    st.data(),
+    st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+)
+def test_select_closest_vs_brute_force(vals: list[float], data: st.DataObject, tau: float) -> None:
+    v = np.array(vals)
+    m = data.draw(st.integers(0, v.size))
+    got = select_closest(v, m, tau)
+    dev = np.abs(np.clip(v, 0, 1) - tau)
+    best = min(dev[list(c)].sum() for c in itertools.combinations(range(v.size), m)) if m else 0.0
+    assert dev[got].sum() == pytest.approx(best)
+    assert got.tolist() == sorted(set(got.tolist()))
+    assert got.tolist() == _brute_force(v, m, tau)
+
+
+def test_select_closest_errors() -> None:
+    with pytest.raises(ValueError, match="candidate multiplier"):
+        select_closest(np.zeros(3), 4, 0.5)
+    with pytest.raises(ValueError, match="NaN"):
+        select_closest(np.array([np.nan, 0.2]), 1, 0.5)
+
+
+def test_loss_and_explained_variance() -> None:
+    assert mse_loss(np.array([0.2, 0.9, 0.5]), np.array([0.25, 0.5, 0.5])) == pytest.approx(0.0541667, abs=1e-7)
+    assert explained_variance(np.array([0, 0.5, 1, 0.25]), np.array([0.1, 0.4, 0.8, 0.3])) == pytest.approx(0.896)
+    assert np.isnan(explained_variance(np.full(4, 0.5), np.array([0.1, 0.4, 0.8, 0.3])))
+
+
+def test_value_targets_pools_by_index() -> None:
+    groups = [
+        Group("a", 7, np.array([1.0, 0.0, 1.0, 1.0])),
+        Group("b", 2, np.array([0.0, 0.0])),
+        Group("c", 7, np.array([0.0, 0.0, 0.0, 0.0])),
+        Group("d", 4),  # submitted, no rewards yet: skipped
+    ]
+    idx, y = value_targets(groups)
+    assert idx.tolist() == [2, 7]
+    np.testing.assert_allclose(y, [0.0, 3 / 8])
+
+
+def _value_fn(num: int):
+    table = np.random.default_rng(11).uniform(-0.2, 1.2, num)
+    return lambda idx: table[idx]
+
+
+def test_pcl_step_selects_from_candidates() -> None:
+    cur = build_curriculum("pcl", {"batch_size": 4, "n": 8, "k": 3, "tau": 0.5, "seed": 2}, 60)
+    assert isinstance(cur, PclCurriculum)
+    vf = _value_fn(60)
+    ctx = FakeRolloutContext(np.full(60, 0.5), seed=0, value_fn=vf)
+    metrics = cur.run_step(ctx)
+    ((method, idx, n),) = ctx.record.calls
+    assert method == "submit" and np.all(n == 8) and idx.size == 4
+    # what was trained is the closest-to-τ 4 of the first 12 permutation entries
+    rng = np.random.default_rng(2)
+    cand = rng.permutation(60)[:12]
+    assert idx.tolist() == cand[select_closest(vf(cand), 4, 0.5)].tolist()
+    assert metrics["pcl/candidates"] == 12
+    assert metrics["pcl/select/abs_dev"] <= np.mean(np.abs(np.clip(vf(cand), 0, 1) - 0.5))
+    obs = cur.observe(ctx.committed_with_rewards())
+    assert "pcl/value/mse" in obs and "curriculum/train_acc" in obs
+
+
+def test_pcl_pending_is_used_then_cleared() -> None:
+    cur = PclCurriculum(PclConfig(batch_size=4, n=4, k=2), 40)
+    ctx = FakeRolloutContext(np.full(40, 0.3), seed=0, value_fn=_value_fn(40))
+    cur.select_next(ctx)
+    pending = cur.pending.copy()
+    assert ctx.record.calls == []  # selection does not generate
+    cur.run_step(ctx)
+    assert ctx.record.calls[0][1].tolist() == pending.tolist() and cur.pending is None
+
+
+def test_pcl_pass_end_drops_remainder() -> None:
+    cur = PclCurriculum(PclConfig(batch_size=3, n=4, k=2), 10)  # 6 candidates/step: 4 left after step 1
+    out = run_steps(cur, FakeRolloutContext(np.full(10, 0.5), seed=0, value_fn=_value_fn(10)), 2)
+    assert cur.sampler.dropped_at_pass_end == 4 and cur.sampler.data_epoch == 1
+    assert all(np.unique(i).size == 3 for i, _ in out)
+
+
+def test_pcl_state_resume_with_pending() -> None:
+    vf = _value_fn(200)
+    params = {"batch_size": 8, "n": 4, "k": 4, "seed": 5}
+    a = build_curriculum("pcl", params, 200)
+    ctx = FakeRolloutContext(np.full(200, 0.5), seed=0, value_fn=vf)
+    run_steps(a, ctx, 4, after_observe=lambda: a.select_next(ctx))
+    assert a.pending is not None
+    buf = io.BytesIO()
+    torch.save(a.state_dict(), buf)
+    buf.seek(0)
+    b = build_curriculum("pcl", params, 200)
+    b.load_state_dict(torch.load(buf, weights_only=False))
+    assert b.pending.tolist() == a.pending.tolist()
+    ca = FakeRolloutContext(np.full(200, 0.5), seed=1, value_fn=vf)
+    cb = FakeRolloutContext(np.full(200, 0.5), seed=1, value_fn=vf)
+    out_a = run_steps(a, ca, 100, after_observe=lambda: a.select_next(ca))
+    out_b = run_steps(b, cb, 100, after_observe=lambda: b.select_next(cb))
+    for (ia, na), (ib, nb) in zip(out_a, out_b, strict=True):
+        np.testing.assert_array_equal(ia, ib)
+        np.testing.assert_array_equal(na, nb)
+
+
+@pytest.mark.parametrize(("params", "fix"), [({"k": 0}, "curriculum.k"), ({"tau": 1.5}, "curriculum.tau")])
+def test_pcl_config_errors(params: dict, fix: str) -> None:
+    with pytest.raises(ValueError, match=fix):
+        PclConfig(**params)
+    with pytest.raises(ValueError, match="curriculum.k"):
+        PclCurriculum(PclConfig(batch_size=10, k=4), 30)
+
+
+def test_pcl_needs_a_value_model() -> None:
+    cur = PclCurriculum(PclConfig(batch_size=2, n=4), 10)
+    with pytest.raises(NotImplementedError, match="value_fn"):
+        cur.run_step(FakeRolloutContext(np.full(10, 0.5), seed=0))

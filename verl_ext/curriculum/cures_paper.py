@@ -1,0 +1,281 @@
+"""CurES ``paper`` mode (specs/cures.md §4): Beta posterior every step, ρ* draws, per-batch Neyman allocation.
+
+Per step cost is kept O(m log P): the ρ* weights live in a :class:`~verl_ext.curriculum.sumtree.SumTree`;
+only prompts whose posterior changed are refreshed (full recompute on load), and m distinct prompts are drawn
+by successive sampling (i.i.d. draws ∝ ρ*, duplicates discarded; already chosen prompts are zeroed between
+rounds, which leaves the distribution of the sequence unchanged and keeps rounds few when ρ* is peaked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Group, RolloutContext
+from verl_ext.curriculum.cures import (
+    BetaPosterior,
+    CuresConfig,
+    GradNormMoments,
+    allocate_with_floors,
+    bernoulli_sigma,
+    log_weights,
+)
+from verl_ext.curriculum.sumtree import SumTree
+from verl_ext.curriculum.uniform import group_counts, trained_group_metrics
+
+__all__ = ["PaperCures", "draw_distinct", "subset_bounds"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_DRAW_ROUNDS = 10_000
+
+
+def draw_distinct(tree: SumTree, m: int, rng: np.random.Generator) -> np.ndarray:
+    """m distinct leaf positions by successive sampling ∝ the tree's weights, in draw order, shape ``(m,)``.
+
+    The tree is restored exactly (internal sums recomputed from identical leaves) before returning.
+    """
+    positive = int(np.count_nonzero(tree.leaves > 0))
+    if positive < m:
+        raise ValueError(f"cannot draw {m} distinct prompts: only {positive} have positive weight; lower batch size")
+    chosen: list[np.ndarray] = []
+    have = 0
+    zeroed: list[tuple[np.ndarray, np.ndarray]] = []
+    for _ in range(_MAX_DRAW_ROUNDS):
+        need = m - have
+        draws = tree.sample(need, rng)
+        _, first = np.unique(draws, return_index=True)
+        new = draws[np.sort(first)][:need]  # first occurrences in stream order = successive sampling
+        chosen.append(new)
+        have += new.size
+        if have == m:
+            break
+        # Chosen prompts leave the urn: equivalent to discarding their repeats, but terminates fast when peaked.
+        zeroed.append((new, tree.leaves[new].copy()))
+        tree.update(new, 0.0)
+    else:
+        raise RuntimeError(f"successive sampling did not find {m} distinct prompts in {_MAX_DRAW_ROUNDS} rounds")
+    for pos, w in reversed(zeroed):
+        tree.update(pos, w)
+    return np.concatenate(chosen).astype(np.int64)
+
+
+def subset_bounds(config: CuresConfig, num_prompts: int) -> np.ndarray:
+    """Start offsets of the contiguous subsets plus the end, shape ``(S+1,)`` (``schedule=subsets``)."""
+    if config.subset_sizes is not None:
+        sizes = np.asarray(config.subset_sizes, dtype=np.int64)
+        if int(sizes.sum()) != num_prompts:
+            raise ValueError(
+                f"curriculum.subset_sizes sum to {int(sizes.sum())} but the pool has {num_prompts} prompts; fix them"
+            )
+    else:
+        sizes = np.diff(np.linspace(0, num_prompts, config.num_subsets + 1).round().astype(np.int64))
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
+class PaperCures:
+    """The paper-mode sampler behind ``CuresCurriculum`` (one ``numpy.random.Generator`` seeded by config.seed)."""
+
+    def __init__(self, config: CuresConfig, num_prompts: int) -> None:
+        self.config = config
+        self.num_prompts = int(num_prompts)
+        if config.batch_size > num_prompts:
+            raise ValueError(f"batch_size={config.batch_size} exceeds the pool of {num_prompts} prompts")
+        self.rng = np.random.default_rng(config.seed)
+        self.posterior = BetaPosterior(num_prompts, config.alpha0, config.beta0, config.forget)
+        self.gradnorm = GradNormMoments(num_prompts) if config.sigma == "gradnorm" else None
+        self.last_step = np.zeros(num_prompts, dtype=np.int64)
+        self.bounds = subset_bounds(config, num_prompts) if config.schedule == "subsets" else None
+        if self.bounds is not None and int(np.diff(self.bounds).min()) < config.batch_size:
+            raise ValueError("a subset is smaller than batch_size; lower data.train_batch_size or merge subsets")
+        self.subset = 0  # 1-based subset in use; 0 = none yet
+        self.step = 0
+        self.allocated: dict[str, int] = {}
+        self._tau = self._effective_tau()
+        self.tree = SumTree(self._full_weights())
+        self._update_ms = 0.0
+
+    # ------------------------------------------------------------------------------------------ weights
+    def _effective_tau(self) -> float:
+        return self.config.tau if self.config.sampling else float("inf")
+
+    def _mask(self, positions: np.ndarray) -> np.ndarray:
+        if self.bounds is None or self.subset == 0:
+            return np.ones(positions.shape, dtype=bool)
+        lo, hi = self.bounds[self.subset - 1], self.bounds[self.subset]
+        return (positions >= lo) & (positions < hi)
+
+    def _full_weights(self) -> np.ndarray:
+        w = np.exp(log_weights(self.posterior.mean(), self._tau))
+        return np.where(self._mask(np.arange(self.num_prompts)), w, 0.0)
+
+    def _refresh(self, positions: np.ndarray) -> None:
+        """Recompute the weights of ``positions`` only (same formula as the full recompute, bit for bit)."""
+        w = np.exp(log_weights(self.posterior.mean(positions), self._tau))
+        self.tree.update(positions, np.where(self._mask(positions), w, 0.0))
+
+    def rebuild(self) -> None:
+        """Full recompute of every weight (load, τ change, subset change)."""
+        self._tau = self._effective_tau()
+        self.tree.rebuild(self._full_weights())
+
+    # --------------------------------------------------------------------------------------------- step
+    def _enter_subset(self, step: int) -> None:
+        if self.bounds is None:
+            return
+        subset = min((step - 1) // self.config.steps_per_subset + 1, self.bounds.size - 1)
+        if subset != self.subset:
+            logger.info("CurES schedule=subsets: step %d enters subset %d (posterior reset)", step, subset)
+            self.subset = subset
+            self.posterior.reset()
+            if self.gradnorm is not None:
+                self.gradnorm = type(self.gradnorm)(self.num_prompts)
+            self.rebuild()
+
+    def _sigma(self, idx: np.ndarray) -> np.ndarray:
+        sig = bernoulli_sigma(self.posterior.alpha[idx], self.posterior.beta[idx])
+        if self.gradnorm is not None:
+            sig = self.gradnorm.sigma(idx, self.posterior.mean(idx), sig)
+        return sig
+
+    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
+        """Draw m prompts ∝ ρ*, allocate N = m·n responses (floors by cold start), submit and commit."""
+        cfg = self.config
+        self.step = int(ctx.step)
+        self._enter_subset(self.step)
+        t0 = time.perf_counter()
+        if self._tau != self._effective_tau():
+            self.rebuild()
+        idx = draw_distinct(self.tree, cfg.batch_size, self.rng)
+        sigma = self._sigma(idx)
+        cold = self.posterior.visits[idx] == 0
+        lo = np.where(cold & (cfg.cold_start == "pilot"), cfg.pilot_n, cfg.n_min).astype(np.int64)
+        if cfg.allocation:
+            n = allocate_with_floors(sigma, cfg.batch_size * cfg.n, lo, cfg.n_max)
+        else:
+            n = np.full(idx.size, cfg.n, dtype=np.int64)
+        select_ms = (time.perf_counter() - t0) * 1e3 + self._update_ms
+        groups = ctx.submit(idx, n)
+        ctx.commit(groups)
+        self.allocated = {g.handle: int(k) for g, k in zip(groups, n, strict=True)}
+        t1 = time.perf_counter()
+        metrics = self._batch_metrics(idx, n, lo, sigma)
+        metrics.update(self._pool_metrics())
+        metrics["cures/select_ms"] = select_ms
+        metrics["cures/metrics_ms"] = (time.perf_counter() - t1) * 1e3
+        return metrics
+
+    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
+        """Posterior update from the trained groups (s = #reward > 0.5) and incremental weight refresh."""
+        t0 = time.perf_counter()
+        idx, n, s = group_counts(trained)
+        changed = self.posterior.update(idx, s, n)
+        self.last_step[changed] = self.step
+        self._refresh(changed)
+        self._update_ms = (time.perf_counter() - t0) * 1e3
+        mismatch = sum(abs(g.n - self.allocated[g.handle]) for g in trained if g.handle in self.allocated)
+        metrics = trained_group_metrics(trained)
+        if "curriculum/effective_sample_ratio" in metrics:
+            metrics["cures/effective_sample_ratio"] = metrics["curriculum/effective_sample_ratio"]
+        metrics["cures/update_ms"] = self._update_ms
+        metrics["cures/n_mismatch"] = float(mismatch)
+        return metrics
+
+    def observe_gradnorms(self, indices: np.ndarray, norms: np.ndarray, correct: np.ndarray) -> None:
+        """Store per-trajectory gradient norms (``sigma=gradnorm``)."""
+        if self.gradnorm is None:
+            raise ValueError("observe_gradnorms needs curriculum.sigma=gradnorm")
+        self.gradnorm.update(indices, norms, correct)
+
+    # ------------------------------------------------------------------------------------------ metrics
+    def _batch_metrics(self, idx: np.ndarray, n: np.ndarray, lo: np.ndarray, sigma: np.ndarray) -> dict[str, float]:
+        p = self.posterior.mean(idx)
+        out = {
+            "curriculum/prompts_rolled_out": float(idx.size),
+            "curriculum/responses": float(n.sum()),
+            "curriculum/gen_rounds": 1.0,
+            "cures/phat_batch_mean": float(p.mean()),
+            "cures/alloc_min": float(n.min()),
+            "cures/alloc_mean": float(n.mean()),
+            "cures/alloc_max": float(n.max()),
+            "cures/alloc_frac_at_min": float(np.mean(n == lo)),
+            "cures/alloc_frac_at_max": float(np.mean(n == self.config.n_max)),
+            "cures/alloc_cold": float(np.sum(self.posterior.visits[idx] == 0)),
+        }
+        for name, other in (("alloc_corr_phat", p), ("alloc_corr_sigma", sigma)):
+            if n.std() > 0 and other.std() > 0:  # Pearson r is undefined for a constant vector: omit the key
+                out[f"cures/{name}"] = float(np.corrcoef(n, other)[0, 1])
+        return out
+
+    def _pool_metrics(self) -> dict[str, float]:
+        pool = np.arange(self.num_prompts)
+        if self.bounds is not None and self.subset > 0:
+            pool = pool[self.bounds[self.subset - 1] : self.bounds[self.subset]]
+        p = self.posterior.mean()[pool]
+        q = np.quantile(p, [0.05, 0.25, 0.5, 0.75, 0.95])
+        w = self.tree.leaves[pool]
+        rho = w / w.sum()
+        pos = rho[rho > 0]
+        entropy = float(-(pos * np.log(pos)).sum())
+        ess = float(1.0 / np.square(rho).sum())
+        out = {f"cures/phat_q{k:02d}": float(v) for k, v in zip((5, 25, 50, 75, 95), q, strict=True)}
+        out.update(
+            {
+                "cures/frac_seen": float(np.mean(self.posterior.visits[pool] > 0)),
+                "cures/rho_entropy": entropy,
+                "cures/rho_entropy_norm": entropy / np.log(pool.size) if pool.size > 1 else 1.0,
+                "cures/rho_ess": ess,
+                "cures/rho_ess_frac": ess / pool.size,
+                "cures/rho_max_min": float(w.max() / w.min()) if w.min() > 0 else float("inf"),
+            }
+        )
+        return out
+
+    # ---------------------------------------------------------------------------------------------- state
+    def fingerprint(self) -> str:
+        """Hash of the config fields that change what a checkpoint means (not τ: a τ change is allowed)."""
+        keys = ("alpha0", "beta0", "sigma", "schedule", "subset_sizes", "num_subsets", "steps_per_subset", "seed")
+        blob = json.dumps({k: getattr(self.config, k) for k in keys}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Posterior, last-visit steps, gradnorm moments, RNG, step/subset and pool size."""
+        return {
+            "num_prompts": self.num_prompts,
+            "fingerprint": self.fingerprint(),
+            "rng": self.rng.bit_generator.state,
+            "posterior": self.posterior.state_dict(),
+            "gradnorm": None if self.gradnorm is None else self.gradnorm.state_dict(),
+            "last_step": self.last_step.copy(),
+            "step": self.step,
+            "subset": self.subset,
+            "update_ms": self._update_ms,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` and recompute every weight (τ may differ from the saved run's)."""
+        if int(state["num_prompts"]) != self.num_prompts:
+            raise ValueError(
+                f"checkpoint has a pool of {state['num_prompts']} prompts, this run {self.num_prompts}; "
+                "resume with the same data.train_files"
+            )
+        if state["fingerprint"] != self.fingerprint():
+            raise ValueError(
+                "curriculum state was written with different CurES prior/sigma/schedule/seed settings; "
+                "resume with the original curriculum.* values"
+            )
+        self.rng.bit_generator.state = state["rng"]
+        self.posterior.load_state_dict(state["posterior"])
+        if self.gradnorm is not None:
+            self.gradnorm.load_state_dict(state["gradnorm"])
+        self.last_step = np.asarray(state["last_step"], dtype=np.int64).copy()
+        self.step = int(state["step"])
+        self.subset = int(state["subset"])
+        self._update_ms = float(state["update_ms"])
+        self.rebuild()

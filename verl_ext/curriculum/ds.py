@@ -1,0 +1,121 @@
+"""Dynamic Sampling (DAPO, arXiv 2503.14476) as PCL ran it (PCL Alg. 4; specs/baselines.md §3).
+
+Each round rolls out k·m fresh prompts × n responses, keeps the informative groups (0 < p̂ < 1) and releases
+the rest, until at least m are kept; m of the kept groups are chosen at random and trained, the surplus is
+discarded. Whole k·m rounds are PCL's DS cost.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.filtering import RoundLog, draw_fresh, get_rng_state, set_rng_state
+from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.uniform import trained_group_metrics
+
+__all__ = ["DSConfig", "DynamicSampling"]
+
+_COUNTERS = ("rounds", "candidates", "kept", "surplus_discarded", "all_correct", "all_wrong")
+
+
+@dataclasses.dataclass
+class DSConfig(CurriculumConfig):
+    """DS hyper-parameters.
+
+    Attributes:
+        k: candidate multiplier; each round rolls out k·m prompts (PCL tuned k ∈ {1, 2, 4}; unknown winner → 2).
+    """
+
+    k: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"curriculum.k must be an integer >= 1 (PCL used 1, 2 or 4), got {self.k!r}")
+
+
+@register_curriculum("ds")
+class DynamicSampling(Curriculum):
+    """DS selector: m informative groups per step out of whole rounds of k·m candidates (PCL Alg. 4)."""
+
+    config_class = DSConfig
+
+    def __init__(self, config: DSConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        if config.k * config.batch_size > num_prompts:
+            raise ValueError(
+                f"a DS round needs k·m = {config.k}·{config.batch_size} = {config.k * config.batch_size} distinct "
+                f"prompts but the pool has {num_prompts}; lower curriculum.k or data.train_batch_size"
+            )
+        self.config: DSConfig = config
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = PassSampler(num_prompts, self.rng)
+        self.totals = dict.fromkeys(_COUNTERS, 0)
+
+    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
+        """Generate rounds of k·m × n until ≥ m informative groups, commit m of them (Alg. 4).
+
+        Raises:
+            GenerationBudgetExceeded: more than ``max_gen_rounds`` rounds (or the pool ran out within the step).
+        """
+        cfg = self.config
+        m = cfg.batch_size
+        log = RoundLog()
+        used: set[int] = set()
+        kept: list[Group] = []
+        while len(kept) < m:
+            if log.rounds == cfg.max_gen_rounds:
+                ctx.release(kept)
+                raise log.error(
+                    "ds", ctx.step, len(kept), m,
+                    "Raise curriculum.max_gen_rounds or curriculum.k, or check the reward function.",
+                )  # fmt: skip
+            candidates = draw_fresh(self.sampler, cfg.k * m, used)
+            groups = ctx.generate(candidates, cfg.n)
+            log.rounds += 1
+            informative, rest = log.add(groups, len(groups) * cfg.n)
+            ctx.release(rest)
+            kept.extend(informative)
+        chosen = np.sort(self.rng.choice(len(kept), size=m, replace=False))
+        mask = np.zeros(len(kept), dtype=bool)
+        mask[chosen] = True
+        ctx.release([g for g, c in zip(kept, mask) if not c])
+        ctx.commit([g for g, c in zip(kept, mask) if c])
+        step = {
+            "rounds": log.rounds,
+            "candidates": log.prompts,
+            "kept": len(kept),
+            "surplus_discarded": len(kept) - m,
+            "all_correct": log.all_correct,
+            "all_wrong": log.all_wrong,
+        }
+        for key, value in step.items():
+            self.totals[key] += value
+        metrics = {f"ds/{key}": float(value) for key, value in step.items()}
+        metrics.update(
+            {
+                "curriculum/gen_rounds": float(log.rounds),
+                "curriculum/prompts_rolled_out": float(log.prompts),
+                "curriculum/responses": float(log.responses),
+                "curriculum/data_epoch": float(self.sampler.data_epoch),
+            }
+        )
+        return metrics
+
+    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
+        """No state to update (the filter saw every reward in :meth:`run_step`); shared trained-group metrics."""
+        return trained_group_metrics(trained)
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG, pass sampler and cumulative counters."""
+        return {"rng": get_rng_state(self.rng), "sampler": self.sampler.state_dict(), "totals": dict(self.totals)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        set_rng_state(self.rng, state["rng"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.totals = {key: int(state["totals"][key]) for key in _COUNTERS}

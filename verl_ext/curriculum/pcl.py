@@ -1,0 +1,194 @@
+"""PCL — Prompt Curriculum Learning (arXiv 2510.01135, Algorithm 1; specs/pcl.md §3).
+
+Each step: k·m candidates from the pass sampler, one value-model score each (``ctx.score``), keep the m whose
+clipped value is closest to τ, roll out n responses each. Step t+1's prompts are chosen at the end of step t
+(after the value update, while vLLM sleeps): the trainer calls :meth:`PclCurriculum.select_next`;
+:meth:`PclCurriculum.run_step` selects on the spot only when nothing is pending (first step, or a trainer that
+does not pre-select). The value model itself lives in the trainer; the pure helpers here give its regression
+targets (:func:`value_targets`), loss (:func:`mse_loss`) and the explained-variance metric (Eq. 3).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.uniform import trained_group_metrics
+
+__all__ = ["PclConfig", "PclCurriculum", "explained_variance", "mse_loss", "select_closest", "value_targets"]
+
+
+def select_closest(values: np.ndarray, m: int, tau: float) -> np.ndarray:
+    """Positions of the m values closest to τ after clipping to [0, 1] (PCL Alg. 1 line 5; specs/pcl.md §3.3).
+
+    Ties are broken by lower position (stable sort = candidate order).
+
+    Args:
+        values: scores of the candidates, shape ``(K,)``.
+        m: how many to keep, 0 <= m <= K.
+        tau: target in [0, 1].
+
+    Returns:
+        int64 positions, shape ``(m,)``, ascending.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"values must be 1-D, got shape {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("values contain NaN/inf; check the value model's output")
+    if not 0 <= m <= v.size:
+        raise ValueError(f"cannot keep m={m} of {v.size} candidates; raise the candidate multiplier k")
+    dev = np.abs(np.clip(v, 0.0, 1.0) - tau)
+    return np.sort(np.argsort(dev, kind="stable")[:m]).astype(np.int64)
+
+
+def explained_variance(p: np.ndarray, v: np.ndarray) -> float:
+    """PCL Eq. 3: ``EV = 1 − Var(p − V)/Var(p)`` (ddof 0), shapes ``(k,)``; NaN when Var(p) = 0."""
+    pp = np.asarray(p, dtype=np.float64)
+    vv = np.asarray(v, dtype=np.float64)
+    if pp.shape != vv.shape or pp.ndim != 1:
+        raise ValueError(f"p and v must be 1-D of equal length, got {pp.shape} and {vv.shape}")
+    var_p = float(np.var(pp)) if pp.size else 0.0
+    if var_p == 0.0:
+        return float("nan")
+    return 1.0 - float(np.var(pp - vv)) / var_p
+
+
+def mse_loss(values: np.ndarray, targets: np.ndarray) -> float:
+    """PCL value loss (Eq. 2 divided by m): ``(1/m) Σ (V(x_i) − ȳ_i)²``, shapes ``(m,)``."""
+    v = np.asarray(values, dtype=np.float64)
+    y = np.asarray(targets, dtype=np.float64)
+    if v.shape != y.shape or v.ndim != 1 or v.size == 0:
+        raise ValueError(f"values and targets must be non-empty 1-D of equal length, got {v.shape} and {y.shape}")
+    return float(np.mean((v - y) ** 2))
+
+
+def value_targets(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray]:
+    """Regression targets ȳ = mean reward of each prompt's responses (PCL Alg. 1 line 8).
+
+    Groups sharing an index are pooled (mean over all their responses); groups without rewards are skipped.
+
+    Returns:
+        ``(indices, ybar)``: sorted unique int64 indices, shape ``(k,)``, and float64 means, shape ``(k,)``.
+    """
+    scored = [g for g in groups if g.n > 0]
+    if not scored:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+    idx = np.array([g.index for g in scored], dtype=np.int64)
+    total = np.array([float(np.sum(g.rewards)) for g in scored])
+    count = np.array([g.n for g in scored], dtype=np.float64)
+    uniq, inv = np.unique(idx, return_inverse=True)
+    return uniq, np.bincount(inv, weights=total) / np.bincount(inv, weights=count)
+
+
+@dataclasses.dataclass
+class PclConfig(CurriculumConfig):
+    """PCL options (specs/pcl.md §3): k candidates per slot, target τ."""
+
+    k: int = 4
+    tau: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.k < 1:
+            raise ValueError(f"curriculum.k={self.k} must be >= 1 (candidates = k·m; k=1 is plain GRPO order)")
+        if not 0.0 <= self.tau <= 1.0:
+            raise ValueError(f"curriculum.tau={self.tau} must lie in [0, 1] (target prompt accuracy)")
+
+
+@register_curriculum("pcl")
+class PclCurriculum(Curriculum):
+    """Value-model prompt selection; ``pending`` holds the next step's prompts (saved in ``state_dict``)."""
+
+    config_class = PclConfig
+
+    def __init__(self, config: PclConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        if config.k * config.batch_size > num_prompts:
+            raise ValueError(
+                f"k·m = {config.k * config.batch_size} candidates exceed the pool of {num_prompts}; lower curriculum.k "
+                "or data.train_batch_size"
+            )
+        self.config: PclConfig = config
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = PassSampler(num_prompts, self.rng)
+        self.pending: np.ndarray | None = None
+        self.pending_values: np.ndarray | None = None
+        self.select_metrics: dict[str, float] = {}
+        self.trained_values: dict[int, float] = {}
+
+    def select_next(self, ctx: RolloutContext) -> dict[str, float]:
+        """Choose the next step's m prompts: k·m candidates, ``ctx.score``, keep the closest to τ."""
+        cfg = self.config
+        candidates = self.sampler.next(cfg.k * cfg.batch_size)
+        values = np.asarray(ctx.score(candidates), dtype=np.float64)
+        if values.shape != candidates.shape:
+            raise ValueError(f"ctx.score returned shape {values.shape} for {candidates.size} candidates")
+        keep = select_closest(values, cfg.batch_size, cfg.tau)
+        clipped = np.clip(values, 0.0, 1.0)
+        self.pending = candidates[keep]
+        self.pending_values = values[keep]
+        self.select_metrics = {
+            "pcl/select/abs_dev": float(np.mean(np.abs(clipped[keep] - cfg.tau))),
+            "pcl/select/v_mean": float(clipped[keep].mean()),
+            "pcl/select/cand_v_mean": float(clipped.mean()),
+            "pcl/candidates": float(candidates.size),
+            "pcl/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
+        }
+        return dict(self.select_metrics)
+
+    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
+        """Submit the pending prompts (selecting now if none) with n responses each and commit them."""
+        if self.pending is None:
+            self.select_next(ctx)
+        assert self.pending is not None and self.pending_values is not None
+        idx, values = self.pending, self.pending_values
+        groups = ctx.submit(idx, self.config.n)
+        ctx.commit(groups)
+        self.trained_values = {int(i): float(v) for i, v in zip(idx, values, strict=True)}
+        self.pending, self.pending_values = None, None
+        return {
+            **self.select_metrics,
+            "curriculum/prompts_rolled_out": float(idx.size),
+            "curriculum/responses": float(idx.size * self.config.n),
+            "curriculum/gen_rounds": 1.0,
+            "curriculum/data_epoch": float(self.sampler.data_epoch),
+        }
+
+    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
+        """Shared metrics plus MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts."""
+        metrics = trained_group_metrics(trained)
+        idx, ybar = value_targets(trained)
+        known = np.array([i in self.trained_values for i in idx], dtype=bool)
+        if known.any():
+            v = np.array([self.trained_values[int(i)] for i in idx[known]])
+            metrics["pcl/value/mse"] = mse_loss(v, ybar[known])
+            ev = explained_variance(ybar[known], v)
+            if not np.isnan(ev):
+                metrics["pcl/value/ev"] = ev
+        return metrics
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG, pass position, and the pending selection with its values and metrics."""
+        return {
+            "rng": self.rng.bit_generator.state,
+            "sampler": self.sampler.state_dict(),
+            "pending": None if self.pending is None else self.pending.copy(),
+            "pending_values": None if self.pending_values is None else self.pending_values.copy(),
+            "select_metrics": dict(self.select_metrics),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.rng.bit_generator.state = state["rng"]
+        self.sampler.load_state_dict(state["sampler"])
+        pending = state["pending"]
+        self.pending = None if pending is None else np.asarray(pending, dtype=np.int64).copy()
+        values = state["pending_values"]
+        self.pending_values = None if values is None else np.asarray(values, dtype=np.float64).copy()
+        self.select_metrics = dict(state["select_metrics"])

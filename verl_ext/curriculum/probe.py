@@ -1,0 +1,97 @@
+"""``probe``: PCL's threshold-downsampling selector (arXiv 2510.01135 §3.2; specs/pcl.md §4).
+
+No value model: draw k·m candidates, roll out ``probe_n`` responses each from the current policy, estimate
+p̂ = mean reward, keep the m with smallest |p̂ − τ_p| (ties by candidate order, as :func:`pcl.select_closest`),
+release every probe group and train on n **fresh** responses of the kept prompts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.pcl import select_closest
+from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.uniform import trained_group_metrics
+
+__all__ = ["ProbeConfig", "ProbeCurriculum"]
+
+
+@dataclasses.dataclass
+class ProbeConfig(CurriculumConfig):
+    """Probe options: ``k`` candidates per slot, ``probe_n`` probe responses each, target ``tau_p``."""
+
+    k: int = 4
+    probe_n: int = 4
+    tau_p: float = 0.5
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.k < 1:
+            raise ValueError(f"curriculum.k={self.k} must be >= 1 (candidates = k·m)")
+        if self.probe_n < 1:
+            raise ValueError(f"curriculum.probe_n={self.probe_n} must be >= 1 (probe responses per candidate)")
+        if not 0.0 <= self.tau_p <= 1.0:
+            raise ValueError(f"curriculum.tau_p={self.tau_p} must lie in [0, 1] (target probe accuracy)")
+        if self.max_gen_rounds < 2:
+            raise ValueError(
+                "the probe selector needs 2 generation rounds per step; set curriculum.max_gen_rounds >= 2"
+            )
+
+
+@register_curriculum("probe")
+class ProbeCurriculum(Curriculum):
+    """Probe k·m candidates, keep the m nearest τ_p, train on fresh responses."""
+
+    config_class = ProbeConfig
+
+    def __init__(self, config: ProbeConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        if config.k * config.batch_size > num_prompts:
+            raise ValueError(
+                f"k·m = {config.k * config.batch_size} candidates exceed the pool of {num_prompts}; lower curriculum.k "
+                "or data.train_batch_size"
+            )
+        self.config: ProbeConfig = config
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = PassSampler(num_prompts, self.rng)
+
+    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
+        """Probe, select, release the probes, submit fresh responses for the kept prompts and commit them."""
+        cfg = self.config
+        candidates = self.sampler.next(cfg.k * cfg.batch_size)
+        probes = ctx.generate(candidates, cfg.probe_n)
+        p_hat = np.array([float(np.mean(g.rewards)) if g.n else 0.0 for g in probes])
+        keep = select_closest(p_hat, cfg.batch_size, cfg.tau_p)
+        ctx.release(probes)  # probe responses never reach the policy batch
+        kept = candidates[keep]
+        groups = ctx.submit(kept, cfg.n)
+        ctx.commit(groups)
+        return {
+            "pcl/probe/reward_before": float(p_hat.mean()),
+            "pcl/probe/reward_selected": float(p_hat[keep].mean()),
+            "pcl/candidates": float(candidates.size),
+            "pcl/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
+            "curriculum/prompts_rolled_out": float(candidates.size),
+            "curriculum/responses": float(candidates.size * cfg.probe_n + kept.size * cfg.n),
+            "curriculum/rollout_acc": float(p_hat.mean()),
+            "curriculum/gen_rounds": 2.0,
+            "curriculum/data_epoch": float(self.sampler.data_epoch),
+        }
+
+    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
+        """No state: shared metrics of the trained (fresh) groups."""
+        return trained_group_metrics(trained)
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state and pass position."""
+        return {"rng": self.rng.bit_generator.state, "sampler": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.rng.bit_generator.state = state["rng"]
+        self.sampler.load_state_dict(state["sampler"])

@@ -1,0 +1,216 @@
+"""SPEED-RL (arXiv 2506.09016; PCL Alg. 5; specs/baselines.md §4): screen, then continue qualifying prompts.
+
+Each round screens k·m fresh prompts with n_init responses and, in the same round, continues the prompts
+accepted in the previous round (0 < p̂_init < 1) with n − n_init more responses under the same handle
+(``ctx.extend``: response numbering continues at n_init), so a trained group holds all n responses.
+
+* ``mode="exact"`` (default): everything within the step and one policy. When the accepted buffer already
+  covers what is missing, a flush round continues only those; the surplus is released.
+* ``mode="pipelined"`` (the paper's implementation): no flush; the accepted buffer and the surplus of
+  finished groups carry to the next step (trained there as if on-policy, oldest first); every step runs at
+  least one round, so the carried accepted prompts are continued before they age out. Items older than
+  ``max_staleness_steps`` are released. The carry is not checkpointed: a resume drops it and reports
+  ``speed/carry_dropped_on_resume``.
+
+The trainer issues the screening and continuation requests of a round as two calls (``ctx.generate`` then
+``ctx.extend``); both are in flight for the same policy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.filtering import RoundLog, draw_fresh, get_rng_state, set_rng_state
+from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.uniform import trained_group_metrics
+
+__all__ = ["SpeedConfig", "Speed"]
+
+_MODES = ("exact", "pipelined")
+
+
+@dataclasses.dataclass
+class SpeedConfig(CurriculumConfig):
+    """SPEED hyper-parameters.
+
+    Attributes:
+        n_init: screening responses per prompt (PCL n_init ∈ {4, 8}; unknown winner → 4); must be < n.
+        k: screening multiplier, k·m fresh prompts per round (PCL k ∈ {1, 2, 4} → 1).
+        mode: ``exact`` (on-policy, resumable) or ``pipelined`` (paper rows; carries data across steps).
+        max_staleness_steps: pipelined only; carried items older than this many steps are dropped.
+    """
+
+    n_init: int = 4
+    k: int = 1
+    mode: str = "exact"
+    max_staleness_steps: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.n_init < self.n:
+            raise ValueError(
+                f"curriculum.n_init must satisfy 1 <= n_init < n (screening leaves n - n_init responses to continue), "
+                f"got n_init={self.n_init}, n={self.n}; lower n_init or raise actor_rollout_ref.rollout.n"
+            )
+        if not isinstance(self.k, int) or self.k < 1:
+            raise ValueError(f"curriculum.k must be an integer >= 1 (PCL used 1, 2 or 4), got {self.k!r}")
+        if self.mode not in _MODES:
+            raise ValueError(f"curriculum.mode must be one of {_MODES}, got {self.mode!r}")
+        if self.max_staleness_steps < 0:
+            raise ValueError(f"curriculum.max_staleness_steps must be >= 0, got {self.max_staleness_steps}")
+
+
+@dataclasses.dataclass
+class _Item:
+    """A group in flight: screened at step ``born``, continued at step ``cont_step`` (None: not yet)."""
+
+    group: Group
+    born: int
+    cont_step: int | None = None
+
+
+@register_curriculum("speed")
+class Speed(Curriculum):
+    """SPEED selector (screen n_init, continue 0 < p̂_init < 1 to n, train m complete groups)."""
+
+    config_class = SpeedConfig
+
+    def __init__(self, config: SpeedConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        if config.k * config.batch_size > num_prompts:
+            raise ValueError(
+                f"a SPEED round screens k·m = {config.k * config.batch_size} distinct prompts but the pool has "
+                f"{num_prompts}; lower curriculum.k or data.train_batch_size"
+            )
+        self.config: SpeedConfig = config
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = PassSampler(num_prompts, self.rng)
+        self._acc: list[_Item] = []  # pipelined carry: accepted, awaiting continuation
+        self._done: list[_Item] = []  # pipelined carry: finished surplus
+        self._carry_dropped_on_resume = 0
+
+    # ------------------------------------------------------------------ step
+    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
+        """Screen and continue until ≥ m finished groups; commit m (exact: random m; pipelined: oldest m).
+
+        Raises:
+            GenerationBudgetExceeded: more than ``max_gen_rounds`` rounds in the step.
+        """
+        cfg, m, step = self.config, self.config.batch_size, ctx.step
+        acc, done, dropped = self._take_carry(ctx)
+        log, used = RoundLog(), {it.group.index for it in acc + done}
+        counts = dict.fromkeys(("screened", "accepted", "continued", "flush_rounds", "cont_responses"), 0)
+        # At least one round per step: the pipelined carry must be continued before it ages out.
+        while len(done) < m or log.rounds == 0:
+            if log.rounds == cfg.max_gen_rounds:
+                ctx.release([it.group for it in acc + done])
+                raise log.error(
+                    "speed", step, len(done), m,
+                    "Raise curriculum.max_gen_rounds or curriculum.k, or check the reward function.",
+                )  # fmt: skip
+            log.rounds += 1
+            need = m - len(done)
+            if cfg.mode == "exact" and len(acc) >= need:  # flush: continue only what is missing
+                done += self._continue(ctx, acc[:need], step, counts)
+                counts["flush_rounds"] += 1
+                acc = acc[need:]
+                break
+            screen = ctx.generate(draw_fresh(self.sampler, cfg.k * m, used), cfg.n_init)
+            done += self._continue(ctx, acc, step, counts)  # same round as the screening call
+            informative, rest = log.add(screen, len(screen) * cfg.n_init)
+            ctx.release(rest)
+            acc = [_Item(g, step) for g in informative]
+            counts["screened"] += len(screen)
+            counts["accepted"] += len(informative)
+        trained, surplus = self._choose(done, m)
+        if cfg.mode == "exact":
+            ctx.release([it.group for it in surplus + acc])
+            self._acc, self._done = [], []
+        else:
+            self._acc, self._done = acc, surplus
+        ctx.commit([it.group for it in trained])
+        return self._metrics(log, counts, trained, dropped, step)
+
+    def _take_carry(self, ctx: RolloutContext) -> tuple[list[_Item], list[_Item], int]:
+        """Pipelined carry minus over-age items (released); empty in exact mode."""
+        limit = self.config.max_staleness_steps
+        acc = [it for it in self._acc if ctx.step - it.born <= limit]
+        done = [it for it in self._done if ctx.step - it.born <= limit]
+        old = [it.group for it in self._acc + self._done if ctx.step - it.born > limit]
+        if old:
+            ctx.release(old)
+        self._acc, self._done = [], []
+        return acc, done, len(old)
+
+    def _continue(self, ctx: RolloutContext, items: list[_Item], step: int, counts: dict[str, int]) -> list[_Item]:
+        """Add n − n_init responses to accepted groups (same handle); return them as finished items."""
+        if not items:
+            return []
+        n_more = self.config.n - self.config.n_init
+        groups = ctx.extend([it.group for it in items], n_more)
+        counts["continued"] += len(items)
+        counts["cont_responses"] += len(items) * n_more
+        return [_Item(g, it.born, step) for g, it in zip(groups, items)]
+
+    def _choose(self, done: list[_Item], m: int) -> tuple[list[_Item], list[_Item]]:
+        """Exact: m at random (rng); pipelined: the m oldest (carried first), to limit staleness drops."""
+        if self.config.mode == "pipelined":
+            return done[:m], done[m:]
+        chosen = np.zeros(len(done), dtype=bool)
+        chosen[self.rng.choice(len(done), size=m, replace=False)] = True
+        return [it for it, c in zip(done, chosen) if c], [it for it, c in zip(done, chosen) if not c]
+
+    def _stale_responses(self, item: _Item, step: int) -> int:
+        """Responses of a trained group generated before ``step`` (pipelined carry; always 0 in exact mode)."""
+        n_init, n_cont = self.config.n_init, self.config.n - self.config.n_init
+        cont_step = step if item.cont_step is None else item.cont_step
+        return (n_init if item.born < step else 0) + (n_cont if cont_step < step else 0)
+
+    def _metrics(
+        self, log: RoundLog, counts: Mapping[str, int], trained: list[_Item], dropped: int, step: int
+    ) -> dict[str, float]:
+        total = len(trained) * self.config.n
+        stale_responses = sum(self._stale_responses(it, step) for it in trained)
+        metrics = {
+            "speed/screened": float(counts["screened"]),
+            "speed/accept_rate": counts["accepted"] / counts["screened"] if counts["screened"] else 0.0,
+            "speed/continued": float(counts["continued"]),
+            "speed/flush_rounds": float(counts["flush_rounds"]),
+            "speed/responses_screen": float(counts["screened"] * self.config.n_init),
+            "speed/responses_cont": float(counts["cont_responses"]),
+            "speed/carry_size": float(len(self._acc) + len(self._done)),
+            "speed/stale_response_frac": stale_responses / total,
+            "speed/stale_dropped": float(dropped),
+            "speed/carry_dropped_on_resume": float(self._carry_dropped_on_resume),
+            "curriculum/gen_rounds": float(log.rounds),
+            "curriculum/prompts_rolled_out": float(counts["screened"]),
+            "curriculum/responses": float(counts["screened"] * self.config.n_init + counts["cont_responses"]),
+            "curriculum/data_epoch": float(self.sampler.data_epoch),
+        }
+        self._carry_dropped_on_resume = 0
+        return metrics
+
+    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
+        """No state to update (the filter saw every reward in :meth:`run_step`); shared trained-group metrics."""
+        return trained_group_metrics(trained)
+
+    # ------------------------------------------------------------ checkpoint
+    def state_dict(self) -> dict[str, Any]:
+        """RNG and pass sampler. The pipelined carry is not saved (its groups live in the trainer's step
+        buffers); only its size, reported after a resume as ``speed/carry_dropped_on_resume``."""
+        return {
+            "rng": get_rng_state(self.rng),
+            "sampler": self.sampler.state_dict(),
+            "carry_size": len(self._acc) + len(self._done),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        set_rng_state(self.rng, state["rng"])
+        self.sampler.load_state_dict(state["sampler"])
+        self._acc, self._done = [], []
+        self._carry_dropped_on_resume = int(state["carry_size"])

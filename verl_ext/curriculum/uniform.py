@@ -1,0 +1,102 @@
+"""``uniform``: plain GRPO / REINFORCE++ batches (no curriculum).
+
+Each step trains the next m prompts of a seeded per-pass permutation with n responses each
+(specs/baselines.md §0/§1; "GRPO = the same sampler with k=1 and no scoring", specs/pcl.md §3).
+Also hosts :func:`trained_group_metrics`, the shared ``curriculum/`` metrics every strategy here reports.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.sampler import PassSampler
+
+__all__ = ["UniformConfig", "UniformCurriculum", "group_counts", "trained_group_metrics"]
+
+
+def group_counts(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-group ``(index, n, successes)`` as int64 arrays, shape ``(k,)``, for groups with rewards.
+
+    Vectorised over one concatenation (a Python loop over 10^3 small arrays costs milliseconds).
+    Success = reward > 0.5 (binary reward convention).
+    """
+    scored = [g for g in groups if g.rewards is not None and len(g.rewards) > 0]
+    if not scored:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.copy(), empty.copy()
+    idx = np.fromiter((g.index for g in scored), dtype=np.int64, count=len(scored))
+    n = np.fromiter((len(g.rewards) for g in scored), dtype=np.int64, count=len(scored))
+    hits = np.concatenate([np.asarray(g.rewards) for g in scored]) > 0.5
+    starts = np.concatenate([[0], np.cumsum(n)[:-1]])
+    s = np.add.reduceat(hits.astype(np.int64), starts)
+    return idx, n, s
+
+
+def trained_group_metrics(trained: Sequence[Group]) -> dict[str, float]:
+    """Shared ``curriculum/`` metrics of the trained groups (specs/baselines.md §0).
+
+    ``effective_ratio``: share of groups with 0 < successes < n (informative under a binary reward);
+    ``effective_sample_ratio``: share of trained responses in such groups; ``train_acc``: mean over groups of
+    the per-group success rate ȳ. Groups without rewards are ignored. Empty input → empty dict.
+    """
+    _, n, s = group_counts(trained)
+    if n.size == 0:
+        return {}
+    informative = (s > 0) & (s < n)
+    return {
+        "curriculum/effective_ratio": float(informative.mean()),
+        "curriculum/effective_sample_ratio": float(n[informative].sum() / n.sum()),
+        "curriculum/train_acc": float((s / n).mean()),
+    }
+
+
+@dataclasses.dataclass
+class UniformConfig(CurriculumConfig):
+    """No extra fields: m = ``batch_size`` prompts, ``n`` responses each, permutation seeded by ``seed``."""
+
+
+@register_curriculum("uniform")
+class UniformCurriculum(Curriculum):
+    """Next m prompts of the pass permutation, n responses each, all trained."""
+
+    config_class = UniformConfig
+
+    def __init__(self, config: UniformConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        if config.batch_size > num_prompts:
+            raise ValueError(
+                f"batch_size={config.batch_size} exceeds the pool of {num_prompts} prompts; "
+                "lower data.train_batch_size or use a larger dataset"
+            )
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = PassSampler(num_prompts, self.rng)
+
+    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
+        """Submit the next m prompts with n responses each and commit them all."""
+        indices = self.sampler.next(self.config.batch_size)
+        groups = ctx.submit(indices, self.config.n)
+        ctx.commit(groups)
+        return {
+            "curriculum/prompts_rolled_out": float(indices.size),
+            "curriculum/responses": float(indices.size * self.config.n),
+            "curriculum/gen_rounds": 1.0,
+            "curriculum/data_epoch": float(self.sampler.data_epoch),
+        }
+
+    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
+        """No state to update; report the shared metrics of the trained groups."""
+        return trained_group_metrics(trained)
+
+    def state_dict(self) -> dict[str, Any]:
+        """RNG state and pass position."""
+        return {"rng": self.rng.bit_generator.state, "sampler": self.sampler.state_dict()}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (the sampler shares the restored generator)."""
+        self.rng.bit_generator.state = state["rng"]
+        self.sampler.load_state_dict(state["sampler"])
