@@ -145,3 +145,12 @@ def test_grpo_advantage_acceptance_numbers():
     assert adv([1, 0, 0, 0], list("aaaa"), True) == pytest.approx([1.5, -0.5, -0.5, -0.5], abs=1e-5)
     # unequal groups (CurES allocations): each group is normalised within itself
     assert adv([1, 0, 1, 1, 0], list("aabbb"), False) == pytest.approx([0.5, -0.5, 1 / 3, 1 / 3, -2 / 3])
+
+
+def test_optimizer_steps_per_step():
+    """specs/baselines.md §1 acceptance (2): grpo_pcl -> 1, grpo_cures -> 4; padding rounds up."""
+    from verl_ext.trainer.metrics import optimizer_steps
+
+    assert optimizer_steps(512 * 16, 512, 16, 1) == 1
+    assert optimizer_steps(1024 * 8, 256, 8, 1) == 4
+    assert optimizer_steps(1024 * 8 + 1, 256, 8, 2) == 10

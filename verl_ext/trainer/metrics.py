@@ -54,3 +54,15 @@ def shared_step_metrics(
     if all_rewards is not None and all_rewards.size:
         out["curriculum/rollout_acc"] = float((all_rewards > 0.5).mean())
     return out
+
+
+def optimizer_steps(trajectories: int, ppo_mini_batch_size: int, rollout_n: int, ppo_epochs: int) -> int:
+    """Actor optimizer steps verl's V1 trainer takes for one step.
+
+    verl's update unit is ``ppo_mini_batch_size * rollout.n`` trajectories (the config n, whatever the per-prompt
+    ``__rollout_n__``), and ``_balance_batch`` pads the batch up to a multiple of it, so T trajectories give
+    ``ceil(T / unit) * ppo_epochs`` steps (specs/verl-0.9.1.md §2.3). ``grpo_pcl`` (m·16 with mini-batch m) gives 1,
+    ``grpo_cures`` (1024·8 with mini-batch 256) gives 4.
+    """
+    unit = ppo_mini_batch_size * rollout_n
+    return -(-trajectories // unit) * ppo_epochs

@@ -33,7 +33,7 @@ from verl_ext.trainer.buffer import AllowListReplayBuffer
 from verl_ext.trainer.config import CurriculumSection, build_from_config
 from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
 from verl_ext.trainer.extension import TrainerExtension, build_extension
-from verl_ext.trainer.metrics import shared_step_metrics
+from verl_ext.trainer.metrics import optimizer_steps, shared_step_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,13 @@ class CurriculumTrainerSync(PPOTrainerSync):
         if sampler is not None:
             metrics["curriculum/data_epoch"] = float(sampler.data_epoch)
         metrics["curriculum/observe_s"] = time.perf_counter() - t0
+        actor = self.config.actor_rollout_ref.actor
+        metrics["curriculum/padding_rows"] = float(sum(t.get("is_padding", False) for t in batch.tags))
+        metrics["curriculum/optimizer_steps"] = float(
+            optimizer_steps(
+                len(batch.keys), actor.ppo_mini_batch_size, self.config.actor_rollout_ref.rollout.n, actor.ppo_epochs
+            )
+        )
         if self.extension is not None:
             metrics.update(self.extension.after_step(self, trained))
         return batch
