@@ -1,0 +1,257 @@
+"""Adapters: hand-made rows in each Hugging Face source's real column layout → contract rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from verl_ext.data.adapters import EVAL_SOURCES, SOURCES, load_table
+from verl_ext.data.contract import DataValidationError, validate_rows, write_dataset
+from verl_ext.data.prepare import numina_pool_rows, source_rows
+from verl_ext.data.templates import INSTRUCTION, PASSTHROUGH_CHAT_TEMPLATE, QWEN_MATH_SYSTEM, get_template
+
+# One or two rows per source, with the published columns (extra columns included where the source has them).
+SOURCE_TABLES: dict[str, tuple[pd.DataFrame, list[str], list[str]]] = {
+    "math": (
+        pd.DataFrame(
+            {
+                "problem": ["What is $1+1$?", "Simplify $\\frac{2}{4}$."],
+                "level": ["Level 1", "Level 2"],
+                "type": ["Algebra", "Prealgebra"],
+                "solution": ["$1+1=\\boxed{2}$.", "We get \\boxed{1} no, \\boxed{\\frac{1}{2}}."],
+            }
+        ),
+        ["What is $1+1$?", "Simplify $\\frac{2}{4}$."],
+        ["2", "\\frac{1}{2}"],
+    ),
+    "deepscaler": (
+        pd.DataFrame({"problem": ["Find $x$ if $2x=6$."], "answer": ["3"], "solution": ["$x=3$"]}),
+        ["Find $x$ if $2x=6$."],
+        ["3"],
+    ),
+    "numina_4": (
+        pd.DataFrame({"problem": ["Compute $3^2$."], "answer": ["9"]}),
+        ["Compute $3^2$."],
+        ["9"],
+    ),
+    "math500": (
+        pd.DataFrame(
+            {
+                "problem": ["What is $\\sqrt{16}$?"],
+                "solution": ["It is $\\boxed{4}$."],
+                "answer": ["4"],
+                "subject": ["Algebra"],
+                "level": [1],
+                "unique_id": ["test/algebra/1.json"],
+            }
+        ),
+        ["What is $\\sqrt{16}$?"],
+        ["4"],
+    ),
+    "gsm8k": (
+        pd.DataFrame(
+            {
+                "question": ["Tom has 1,000 apples and buys 234 more. How many?"],
+                "answer": ["1000+234=<<1000+234=1234>>1234\n#### 1,234"],
+            }
+        ),
+        ["Tom has 1,000 apples and buys 234 more. How many?"],
+        ["1234"],
+    ),
+    "gaokao2023en": (
+        pd.DataFrame(
+            {
+                "question": ["Given $z=1+i$, find $|z|^2$."],
+                "answer": ["2"],
+                "source": ["gaokao"],
+                "lang": ["en"],
+                "sourcename": ["2023"],
+                "id": [0],
+            }
+        ),
+        ["Given $z=1+i$, find $|z|^2$."],
+        ["2"],
+    ),
+    "minerva": (
+        pd.DataFrame({"question": ["Compute the speed of light in m/s."], "answer": ["3e8"]}),
+        ["Compute the speed of light in m/s."],
+        ["3e8"],
+    ),
+    "olympiadbench": (
+        pd.DataFrame(
+            {
+                "id": [1, 2],
+                "question": ["Find all $n$.", "Compute $m$."],
+                "solution": [["..."], ["..."]],
+                "final_answer": [["$3$", "$5$"], ["$\\frac{1}{2}$"]],
+                "context": [None, "Let $m$ be the mean."],
+                "is_multiple_answer": [True, False],
+                "unit": [None, None],
+                "answer_type": ["Numerical", "Numerical"],
+                "subfield": ["Number Theory", "Algebra"],
+            }
+        ),
+        ["Find all $n$.", "Let $m$ be the mean.\nCompute $m$."],
+        ["3, 5", "\\frac{1}{2}"],
+    ),
+    "aime24": (
+        pd.DataFrame(
+            {
+                "id": [60],
+                "problem": ["Find the remainder."],
+                "solution": ["..."],
+                "answer": ["204"],
+                "url": ["https://artofproblemsolving.com"],
+                "year": ["2024"],
+            }
+        ),
+        ["Find the remainder."],
+        ["204"],
+    ),
+    "aime25": (
+        pd.DataFrame({"problem": ["Find the sum."], "answer": ["70"], "id": ["0"]}),
+        ["Find the sum."],
+        ["70"],
+    ),
+    "amc23": (
+        pd.DataFrame({"id": [0], "question": ["How many?"], "answer": [27.0], "url": ["u"]}),
+        ["How many?"],
+        ["27"],
+    ),
+}
+
+
+def test_every_source_has_a_test_table() -> None:
+    covered = {name if not name.startswith("numina_") else "numina" for name in SOURCE_TABLES}
+    assert covered == {name if not name.startswith("numina_") else "numina" for name in SOURCES}
+    assert set(EVAL_SOURCES) == {
+        "math500",
+        "gsm8k",
+        "gaokao2023en",
+        "minerva",
+        "olympiadbench",
+        "aime24",
+        "aime25",
+        "amc23",
+    }
+
+
+@pytest.mark.parametrize("name", sorted(SOURCE_TABLES))
+def test_source_rows_follow_the_contract(name: str) -> None:
+    table, problems, golds = SOURCE_TABLES[name]
+    rows = source_rows(name, table, template="qwen_math")
+    validate_rows(pd.DataFrame(rows))
+    assert [r["reward_model"]["ground_truth"] for r in rows] == golds
+    assert [r["prompt"][-1]["content"] for r in rows] == [f"{p} {INSTRUCTION}" for p in problems]
+    assert all(r["prompt"][0] == {"role": "system", "content": QWEN_MATH_SYSTEM} for r in rows)
+    assert [r["extra_info"]["index"] for r in rows] == list(range(len(rows)))
+    assert [r["extra_info"]["source_row"] for r in rows] == list(range(len(rows)))
+    assert {r["data_source"] for r in rows} == {name}
+    expected_split = "train" if SOURCES[name].kind == "train" else "test"
+    assert {r["extra_info"]["split"] for r in rows} == {expected_split}
+
+
+def test_templates() -> None:
+    base = get_template("qwen3_base").messages("What is 1+1?")
+    assert base == [{"role": "user", "content": f"What is 1+1? {INSTRUCTION}"}]
+    assert get_template("llama_instruct").messages("Q") == [{"role": "user", "content": f"Q {INSTRUCTION}"}]
+    assert get_template("llama_instruct").chat_template is None
+    math = get_template("qwen_math").messages("Q", drop_final_period=True)
+    assert math[1]["content"] == "Q Let's think step by step and output the final answer within \\boxed{}"
+    assert math[0]["content"] == "Please reason step by step, and put your final answer within \\boxed{}."
+    with pytest.raises(ValueError, match="valid names: \\['llama_instruct', 'qwen3_base', 'qwen_math'\\]"):
+        get_template("qwen")
+
+
+def test_passthrough_template_renders_plain_text(qwen_tokenizer: Any) -> None:
+    messages = get_template("qwen3_base").messages("What is 1+1?")
+    text = qwen_tokenizer.apply_chat_template(
+        messages, chat_template=PASSTHROUGH_CHAT_TEMPLATE, add_generation_prompt=True, tokenize=False
+    )
+    assert text == f"What is 1+1? {INSTRUCTION}"
+    stock = qwen_tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    assert stock.startswith("<|im_start|>")  # the stock template does add special tokens
+
+
+def test_rollout_n_column_for_evaluation_sets() -> None:
+    table, _, _ = SOURCE_TABLES["aime24"]
+    rows = source_rows("aime24", table, rollout_n=16)
+    assert [r["__rollout_n__"] for r in rows] == [16]
+
+
+def test_missing_gold_is_refused_with_its_row_or_dropped() -> None:
+    table = pd.DataFrame(
+        {
+            "problem": ["a", "b", "c"],
+            "solution": ["\\boxed{1}", "no boxed answer here", "\\boxed{3}"],
+            "level": ["1"] * 3,
+            "type": ["x"] * 3,
+        }
+    )
+    with pytest.raises(DataValidationError) as info:
+        validate_rows(pd.DataFrame(source_rows("math", table)))
+    assert [row for row, _ in info.value.problems] == [1]
+    kept = source_rows("math", table, drop_missing=True)
+    assert [r["reward_model"]["ground_truth"] for r in kept] == ["1", "3"]
+    assert [r["extra_info"]["index"] for r in kept] == [0, 1]
+    assert [r["extra_info"]["source_row"] for r in kept] == [0, 2]
+
+
+def test_empty_problem_is_refused_with_its_row() -> None:
+    table = pd.DataFrame({"problem": ["ok", None], "answer": ["1", "2"], "solution": ["", ""]})
+    with pytest.raises(DataValidationError) as info:
+        validate_rows(pd.DataFrame(source_rows("deepscaler", table)))
+    assert info.value.problems == [(1, "prompt[0].content is empty or not a string")]
+
+
+def test_wrong_columns_name_the_layout() -> None:
+    with pytest.raises(ValueError, match=r"deepscaler: the table lacks columns \['answer'\]"):
+        source_rows("deepscaler", pd.DataFrame({"problem": ["x"], "gold": ["1"]}))
+    with pytest.raises(ValueError, match="unknown dataset 'mathh'"):
+        source_rows("mathh", pd.DataFrame())
+
+
+def test_numina_pool_concatenates_subsets_in_order(tmp_path: Path) -> None:
+    tables = [pd.DataFrame({"problem": [f"p{i}a", f"p{i}b"], "answer": [f"{i}", f"{i + 100}"]}) for i in range(1, 16)]
+    rows = numina_pool_rows(tables, template="qwen_math", drop_final_period=True)
+    assert len(rows) == 30
+    assert [r["extra_info"]["index"] for r in rows] == list(range(30))
+    assert [(r["extra_info"]["subset"], r["extra_info"]["subset_row"]) for r in rows[:4]] == [
+        (1, 0),
+        (1, 1),
+        (2, 0),
+        (2, 1),
+    ]
+    assert rows[-1]["extra_info"]["subset"] == 15 and rows[-1]["reward_model"]["ground_truth"] == "115"
+    assert rows[0]["prompt"][1]["content"].endswith("\\boxed{}")
+    df = pd.read_parquet(write_dataset(rows, tmp_path / "train.parquet"))
+    assert [int(info["subset"]) for info in df["extra_info"]][::2] == list(range(1, 16))
+    with pytest.raises(ValueError, match="need 15 tables"):
+        numina_pool_rows(tables[:3])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl", ".json", ".csv"])
+def test_load_table_from_local_files(tmp_path: Path, suffix: str) -> None:
+    df = pd.DataFrame({"problem": ["a", "b"], "answer": ["1", "2"]})
+    path = tmp_path / f"src{suffix}"
+    {
+        ".parquet": lambda: df.to_parquet(path),
+        ".jsonl": lambda: df.to_json(path, orient="records", lines=True),
+        ".json": lambda: df.to_json(path, orient="records"),
+        ".csv": lambda: df.to_csv(path, index=False),
+    }[suffix]()
+    loaded = load_table(path)
+    assert loaded["problem"].tolist() == ["a", "b"] and loaded["answer"].astype(str).tolist() == ["1", "2"]
+
+
+def test_load_table_from_datasets_dataset() -> None:
+    import datasets
+
+    ds = datasets.Dataset.from_dict({"problem": ["a"], "answer": ["1"], "solution": [""]})
+    rows = source_rows("deepscaler", ds)
+    assert rows[0]["reward_model"]["ground_truth"] == "1"
+    with pytest.raises(ValueError, match="unsupported file type"):
+        load_table("data.txt")
