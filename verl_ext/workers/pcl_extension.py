@@ -1,0 +1,151 @@
+"""PCL's trainer extension: the value worker group and the value half of Algorithm 1 (specs/pcl.md §3, §6).
+
+Called by :class:`verl_ext.trainer.trainer.CurriculumTrainerSync` (``EXTENSIONS["pcl"]``). All value-model work runs
+while the rollout engine sleeps:
+
+- ``setup`` (end of ``_setup``): value ``TrainingWorker`` group on the global pool, ``reset()``, ``set_loss_fn``.
+- ``load``: ``<step_dir>/pcl_value`` (the curriculum's ``pending``/RNG/pass come from ``curriculum_state.pt``).
+- ``on_init_end`` (before the first weight push wakes the rollout): first pick with V^{π_-1} unless resumed with
+  a pending selection.
+- ``after_step`` (after the policy update, rollout asleep): one AdamW step of V on the m trained prompts' ȳ
+  (V^{π_{t-1}} → V^{π_t}), then ``select_next``: k·m candidates, one forward, keep m → step t+1's batch.
+- ``save``: ``<step_dir>/pcl_value`` before the trainer writes verl's tracker file.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from verl_ext.curriculum.base import Group
+from verl_ext.curriculum.pcl import PclCurriculum, value_targets
+from verl_ext.workers.prompts import PromptEncoder
+from verl_ext.workers.value_worker import (
+    ValueWorkerGroup,
+    build_worker_config,
+    create_value_worker_group,
+    split_value_model_node,
+)
+
+if TYPE_CHECKING:
+    from verl_ext.trainer.trainer import CurriculumTrainerSync
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PCLExtension", "VALUE_CHECKPOINT_DIR"]
+
+VALUE_CHECKPOINT_DIR = "pcl_value"
+
+
+class PCLExtension:
+    """The value model of PCL behind the trainer's extension protocol (``verl_ext.trainer.extension``)."""
+
+    def __init__(self) -> None:
+        self.value: ValueWorkerGroup | None = None
+        self.encoder: PromptEncoder | None = None
+        self._trainer: CurriculumTrainerSync | None = None
+
+    # ------------------------------------------------------------------ construction
+    def setup(self, trainer: CurriculumTrainerSync) -> None:
+        """Create and initialise the value worker group on the trainer's global resource pool."""
+        config = trainer.config
+        critic_cfg, head_activation = split_value_model_node(
+            config.curriculum.get("value_model"), actor_model_path=config.actor_rollout_ref.model.path
+        )
+        pools = trainer.resource_pool_manager.resource_pool_dict
+        if "global_pool" not in pools:
+            raise KeyError(f"no 'global_pool' in the trainer's resource pools {sorted(pools)}; PCL colocates there")
+        worker_group = create_value_worker_group(
+            pools["global_pool"], build_worker_config(critic_cfg), device_name=config.trainer.device
+        )
+        self.attach(trainer, ValueWorkerGroup(worker_group, head_activation, seed=int(config.curriculum.seed)))
+        t0 = time.perf_counter()
+        self.value.initialize()
+        logger.info("PCL value worker group ready (dp=%d) in %.1f s", self.value.dp_size, time.perf_counter() - t0)
+
+    def attach(self, trainer: CurriculumTrainerSync, value: ValueWorkerGroup) -> None:
+        """Bind an existing value group and the prompt encoder (``setup`` without creating workers; tests)."""
+        data = trainer.config.data
+        self._trainer = trainer
+        self.value = value
+        self.encoder = PromptEncoder(
+            trainer.tokenizer,
+            trainer.train_dataset,
+            chat_template_kwargs=data.get("apply_chat_template_kwargs", None),
+            chat_template=trainer.config.actor_rollout_ref.model.get("custom_chat_template", None),
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def save(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
+        """Value model + optimizer into ``<step_dir>/pcl_value``."""
+        self._require().save(os.path.join(step_dir, VALUE_CHECKPOINT_DIR), global_step=int(trainer.global_steps))
+
+    def load(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
+        """Restore the value model written by :meth:`save` in the resumed step folder."""
+        path = os.path.join(step_dir, VALUE_CHECKPOINT_DIR)
+        if not os.path.isdir(path):
+            raise FileNotFoundError(
+                f"resuming PCL from {step_dir} but {path} is missing: the value model was not saved there; "
+                "start fresh (trainer.resume_mode=disable) or resume from a PCL checkpoint"
+            )
+        self._require().load(path)
+        logger.info("PCL value model restored from %s", path)
+
+    # ------------------------------------------------------------------ the loop
+    def on_init_end(self, trainer: CurriculumTrainerSync) -> None:
+        """First selection with the untrained head (V^{π_-1}) unless a resumed state already holds one."""
+        curriculum = self._curriculum(trainer)
+        if curriculum.pending is None:
+            self._select(trainer, curriculum)
+
+    def after_step(self, trainer: CurriculumTrainerSync, trained: Sequence[Group]) -> dict[str, float]:
+        """Train V on this step's (prompt, ȳ) pairs, then select step t+1's prompts (specs/pcl.md §6).
+
+        Returns ``pcl/value/{loss,grad_norm}`` and ``pcl/time/{value_train_s,value_score_s}``; the selection's
+        ``pcl/select/*`` metrics are logged by the curriculum at the step that trains the selection.
+        """
+        curriculum = self._curriculum(trainer)
+        metrics: dict[str, float] = {}
+        idx, ybar = value_targets(trained)
+        t0 = time.perf_counter()
+        if idx.size:
+            metrics.update(self._require().train(self._encode(idx), ybar))
+        else:
+            logger.warning("step %s trained no scored prompts; the value model is not updated", trainer.global_steps)
+        metrics["pcl/time/value_train_s"] = time.perf_counter() - t0
+        metrics["pcl/time/value_score_s"] = self._select(trainer, curriculum)
+        return metrics
+
+    def score(self, indices: np.ndarray) -> np.ndarray:
+        """Value predictions for dataset positions ``indices`` (shape ``(k,)``), one forward pass."""
+        return self._require().score(self._encode(np.asarray(indices, dtype=np.int64)))
+
+    # ------------------------------------------------------------------ internals
+    def _select(self, trainer: CurriculumTrainerSync, curriculum: PclCurriculum) -> float:
+        from verl_ext.trainer.context import TQRolloutContext
+
+        t0 = time.perf_counter()
+        curriculum.select_next(TQRolloutContext(trainer, scorer=self.score))
+        return time.perf_counter() - t0
+
+    def _encode(self, indices: np.ndarray) -> list[list[int]]:
+        if self.encoder is None:
+            raise RuntimeError("PCLExtension.setup (or attach) must run before scoring or training")
+        return self.encoder(indices)
+
+    def _require(self) -> ValueWorkerGroup:
+        if self.value is None:
+            raise RuntimeError("PCLExtension.setup (or attach) must run before using the value model")
+        return self.value
+
+    @staticmethod
+    def _curriculum(trainer: Any) -> PclCurriculum:
+        curriculum = trainer._ensure_curriculum()
+        if not isinstance(curriculum, PclCurriculum):
+            raise TypeError(f"the PCL extension needs curriculum.name=pcl, got {type(curriculum).__name__}")
+        return curriculum

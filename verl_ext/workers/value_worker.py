@@ -1,0 +1,212 @@
+"""PCL's prompt-value model as a verl ``TrainingWorker`` group (specs/pcl.md §3 "verl placement", verl notes §3).
+
+The worker is verl's own ``verl.workers.engine_workers.TrainingWorker`` with ``model_type="value_model"`` (a
+token-classification model with one label, initialised from a causal-LM checkpoint with a fresh linear head), in
+its own ``RayWorkerGroup`` on the trainer's resource pool. It is *not* verl's PPO critic path: no GAE, no clipped
+value loss; its loss is :func:`verl_ext.workers.loss.pcl_value_loss`.
+
+Batches: one row per prompt, jagged ``input_ids``/``position_ids`` of the chat-templated prompt (no response),
+``loss_mask`` 1 only at the last prompt token (0 on dp-padding rows), dense ``pcl_target`` (ȳ) for training.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tensordict import TensorDict
+from verl.utils import tensordict_utils as tu
+
+from verl_ext.workers.loss import HEAD_ACTIVATIONS, TARGET_KEY, apply_head_activation, last_token_values, pcl_value_loss
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ValueWorkerGroup",
+    "build_value_batch",
+    "build_worker_config",
+    "create_value_worker_group",
+    "split_value_model_node",
+]
+
+# Keys of ``curriculum.value_model`` that are PCL's own, not verl's critic schema (removed before conversion).
+_PCL_KEYS = ("head_activation",)
+
+
+def split_value_model_node(node: Any, actor_model_path: str | None = None) -> tuple[Any, str]:
+    """Split ``curriculum.value_model`` into verl's critic-schema config and PCL's ``head_activation``.
+
+    Args:
+        node: the ``curriculum.value_model`` DictConfig (critic schema, e.g. composed from ``dp_critic`` +
+            ``hf_model``), optionally with ``head_activation: none|sigmoid``.
+        actor_model_path: filled in as ``model.path`` when the node leaves it null (the spec's default: the
+            value model starts from the policy's base checkpoint).
+
+    Returns:
+        ``(critic_config, head_activation)``; ``critic_config`` is verl's dataclass (e.g. ``FSDPCriticConfig``).
+    """
+    from omegaconf import OmegaConf
+    from verl.utils.config import omega_conf_to_dataclass
+
+    if node is None:
+        raise ValueError(
+            "curriculum.value_model is missing: PCL needs it (compose critic@curriculum.value_model: dp_critic and "
+            "model@curriculum.value_model.model: hf_model)"
+        )
+    container = OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
+    head_activation = str(container.pop("head_activation", "none") or "none")
+    if head_activation not in HEAD_ACTIVATIONS:
+        raise ValueError(
+            f"curriculum.value_model.head_activation={head_activation!r}; valid: {', '.join(HEAD_ACTIVATIONS)}"
+        )
+    model = container.get("model") or {}
+    if model.get("path") in (None, "", "???"):
+        if actor_model_path is None:
+            raise ValueError("curriculum.value_model.model.path is unset and no actor model path to default to")
+        model["path"] = actor_model_path
+        container["model"] = model
+    return omega_conf_to_dataclass(OmegaConf.create(container)), head_activation
+
+
+def build_worker_config(critic_cfg: Any) -> Any:
+    """``TrainingWorkerConfig`` for the value model, as verl builds the critic's (``trainer_base.py:265-283``).
+
+    The engine defaults to dynamic batch sizes with no token limit (``TypeError`` in ``prepare_micro_batches``), so
+    the limits are set from the critic schema like the stock critic does.
+    """
+    from verl.workers.config import TrainingWorkerConfig
+
+    critic_cfg.engine.max_token_len_per_gpu = critic_cfg.ppo_max_token_len_per_gpu
+    critic_cfg.engine.infer_max_token_len_per_gpu = critic_cfg.ppo_infer_max_token_len_per_gpu
+    return TrainingWorkerConfig(
+        model_type="value_model",
+        model_config=critic_cfg.model,
+        engine_config=critic_cfg.engine,
+        optimizer_config=critic_cfg.optim,
+        checkpoint_config=critic_cfg.checkpoint,
+    )
+
+
+def create_value_worker_group(resource_pool: Any, worker_config: Any, device_name: str, **wg_kwargs: Any) -> Any:
+    """A ``RayWorkerGroup`` of ``TrainingWorker`` on ``resource_pool`` (colocated with the actor when it is the
+    trainer's global pool: each worker takes ``1/max_colocate_count`` of a GPU)."""
+    import ray
+    from verl.single_controller.ray import RayClassWithInitArgs, RayWorkerGroup
+    from verl.workers.engine_workers import TrainingWorker
+
+    cls = RayClassWithInitArgs(cls=ray.remote(TrainingWorker), config=worker_config)
+    return RayWorkerGroup(resource_pool=resource_pool, ray_cls_with_init=cls, device_name=device_name, **wg_kwargs)
+
+
+def build_value_batch(
+    prompt_ids: Sequence[Sequence[int]], dp_size: int, targets: np.ndarray | None = None
+) -> tuple[TensorDict, int]:
+    """One value-model batch: a row per prompt, padded to a multiple of ``dp_size``.
+
+    Args:
+        prompt_ids: token ids of each chat-templated prompt, lengths ``L_i >= 1``.
+        dp_size: data-parallel size of the worker group (the dispatch splits rows evenly over ranks).
+        targets: ȳ per prompt, shape ``(len(prompt_ids),)``, for training; ``None`` for scoring.
+
+    Returns:
+        ``(batch, num_real)``: the TensorDict (rows ``num_real..`` are padding copies of a one-token prompt with
+        zero ``loss_mask``) and the number of real rows.
+    """
+    if not prompt_ids:
+        raise ValueError("no prompts to score or train on")
+    if any(len(p) == 0 for p in prompt_ids):
+        raise ValueError("a prompt tokenised to zero tokens; check the dataset's prompt column and chat template")
+    num_real = len(prompt_ids)
+    num_pad = (-num_real) % dp_size
+    rows = [torch.as_tensor(list(p), dtype=torch.int64) for p in prompt_ids]
+    rows += [rows[0][-1:].clone() for _ in range(num_pad)]
+    mask = [torch.zeros(len(r), dtype=torch.int64) for r in rows]
+    for m in mask[:num_real]:
+        m[-1] = 1  # the loss reads the last prompt token only; batch_num_tokens then counts real prompts
+    fields: dict[str, Any] = {
+        "input_ids": torch.nested.as_nested_tensor(rows, layout=torch.jagged),
+        "position_ids": torch.nested.as_nested_tensor([torch.arange(len(r)) for r in rows], layout=torch.jagged),
+        "loss_mask": torch.nested.as_nested_tensor(mask, layout=torch.jagged),
+    }
+    if targets is not None:
+        y = np.asarray(targets, dtype=np.float32).reshape(-1)
+        if y.shape[0] != num_real:
+            raise ValueError(f"{y.shape[0]} targets for {num_real} prompts")
+        fields[TARGET_KEY] = torch.cat([torch.from_numpy(y), torch.zeros(num_pad, dtype=torch.float32)])
+    td = tu.get_tensordict(fields)
+    tu.assign_non_tensor(td, temperature=1.0)
+    return td, num_real
+
+
+def _metric_value(value: Any) -> float:
+    """A float from a worker metric (verl returns scalars or per-mini-batch lists)."""
+    if isinstance(value, list | tuple):
+        return float(np.mean([_metric_value(v) for v in value]))
+    if hasattr(value, "value"):  # verl Metric
+        return _metric_value(value.value)
+    return float(value)
+
+
+class ValueWorkerGroup:
+    """Scoring, training and checkpoints of the prompt-value model over a ``TrainingWorker`` group.
+
+    Args:
+        worker_group: a ``RayWorkerGroup`` of ``TrainingWorker(model_type="value_model")``, not yet reset.
+        head_activation: ``none`` (raw head output) or ``sigmoid``.
+        seed: seed handed to ``train_mini_batch`` (only orders rows; one mini-batch, one epoch).
+    """
+
+    def __init__(self, worker_group: Any, head_activation: str = "none", seed: int = 1) -> None:
+        if head_activation not in HEAD_ACTIVATIONS:
+            raise ValueError(f"head_activation={head_activation!r}; valid: {', '.join(HEAD_ACTIVATIONS)}")
+        self.wg = worker_group
+        self.head_activation = head_activation
+        self.seed = seed
+        self.dp_size = int(worker_group.world_size)
+
+    def initialize(self) -> None:
+        """Build the engine (model, optimizer) on every worker and install the PCL loss."""
+        self.wg.reset()
+        # a partial of a module-level function pickles to the workers
+        self.wg.set_loss_fn(functools.partial(pcl_value_loss, head_activation=self.head_activation))
+
+    def score(self, prompt_ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Predictions f(V(x)) at the last prompt token, one forward pass over all prompts; shape ``(len,)``.
+
+        Unclipped: ranking clips to [0, 1] (``select_closest``), the loss and metrics use the raw prediction.
+        """
+        td, num_real = build_value_batch(prompt_ids, self.dp_size)
+        tu.assign_non_tensor(td, compute_loss=False)
+        out = self.wg.infer_batch(td)
+        out = out.get() if hasattr(out, "get") and not isinstance(out, TensorDict) else out
+        values = last_token_values(out["values"]).float()
+        return apply_head_activation(values, self.head_activation)[:num_real].numpy().astype(np.float64)
+
+    def train(self, prompt_ids: Sequence[Sequence[int]], targets: np.ndarray) -> dict[str, float]:
+        """One optimizer step on L = (1/m)·Σ (f(V(x_i)) − ȳ_i)² over all prompts (one mini-batch, one epoch).
+
+        Returns ``pcl/value/loss`` (the pre-step loss) and ``pcl/value/grad_norm``.
+        """
+        td, _ = build_value_batch(prompt_ids, self.dp_size, targets)
+        tu.assign_non_tensor(
+            td, mini_batch_size=len(td), global_batch_size=len(td), epochs=1, seed=self.seed, compute_loss=True
+        )
+        out = self.wg.train_mini_batch(td)
+        out = out.get() if hasattr(out, "get") and not isinstance(out, TensorDict) else out
+        metrics = tu.get(out, "metrics")
+        result = {"pcl/value/loss": _metric_value(metrics["loss"])}
+        if "grad_norm" in metrics:
+            result["pcl/value/grad_norm"] = _metric_value(metrics["grad_norm"])
+        return result
+
+    def save(self, path: str, global_step: int = 0) -> None:
+        """``TrainingWorker.save_checkpoint`` (model, optimizer, RNG as the checkpoint config says)."""
+        self.wg.save_checkpoint(path, None, global_step)
+
+    def load(self, path: str) -> None:
+        """``TrainingWorker.load_checkpoint`` from a folder written by :meth:`save`."""
+        self.wg.load_checkpoint(path, None, False)
