@@ -99,17 +99,20 @@ def summarize_prefilter(
 
 def load_pref_table(path: str, num_prompts: int) -> np.ndarray:
     """π_ref accuracy per training row from a parquet with columns ``index`` and ``p_ref`` (the pre-filter's
-    ``<stem>.pref.parquet`` re-indexed to the training file's rows); NaN for rows absent from the table."""
+    ``<stem>.pref.parquet``, whose ``index`` is the row in the filtered file and −1 for dropped prompts, which are
+    skipped); NaN for rows absent from the table."""
     import pyarrow.parquet as pq  # lazy: only this optional path needs pyarrow
 
     table = pq.read_table(path)
     if not {"index", "p_ref"} <= set(table.column_names):
         raise ValueError(f"π_ref table {path} needs columns index and p_ref, has {table.column_names}")
     index = table.column("index").to_numpy().astype(np.int64)
+    kept = index != -1  # −1 marks prompts the pre-filter dropped (never trained)
+    index, p_ref = index[kept], table.column("p_ref").to_numpy().astype(np.float64)[kept]
     if index.size and (index.min() < 0 or index.max() >= num_prompts):
         raise ValueError(f"π_ref table {path} has indices outside [0, {num_prompts}); use the training file's rows")
     out = np.full(num_prompts, np.nan)
-    out[index] = table.column("p_ref").to_numpy().astype(np.float64)
+    out[index] = p_ref
     return out
 
 

@@ -20,10 +20,15 @@ Messages = Sequence[dict[str, str]]
 
 @dataclass(frozen=True)
 class Generation:
-    """One response: decoded text (special tokens removed) and whether it stopped at the token limit."""
+    """One response: decoded text (special tokens removed) and whether it stopped at the token limit.
+
+    ``token_ids`` are the sampled ids up to and including the stop token (what the policy is trained on); the
+    offline pilots (``verl_ext.pilot``) take gradient norms of them. Empty when a backend does not report them.
+    """
 
     text: str
     truncated: bool
+    token_ids: tuple[int, ...] = ()
 
 
 class GenerationBackend(Protocol):
@@ -82,7 +87,8 @@ class HFBackend:
         tokens = row.tolist()
         stop = next((i for i, t in enumerate(tokens) if t in self.eos_ids), None)
         kept = tokens if stop is None else tokens[:stop]
-        return Generation(self.tokenizer.decode(kept, skip_special_tokens=True), truncated=stop is None)
+        ids = tuple(tokens if stop is None else tokens[: stop + 1])  # keep the eos, as vLLM's token_ids do
+        return Generation(self.tokenizer.decode(kept, skip_special_tokens=True), truncated=stop is None, token_ids=ids)
 
     def generate(self, prompts: Sequence[Messages], n: int, params: dict[str, Any]) -> list[list[Generation]]:
         import torch
@@ -143,7 +149,10 @@ class VLLMBackend:
             for p in prompts
         ]
         outputs = self.llm.generate(inputs, sampling_params=sampling)
-        return [[Generation(c.text, truncated=c.finish_reason == "length") for c in o.outputs] for o in outputs]
+        return [
+            [Generation(c.text, truncated=c.finish_reason == "length", token_ids=tuple(c.token_ids)) for c in o.outputs]
+            for o in outputs
+        ]
 
 
 def make_backend(name: str, model_path: str, **kwargs: Any) -> GenerationBackend:
