@@ -1,0 +1,117 @@
+"""The CPU demo's assets, built once and cached: tokenizers, the warmed-up tiny policy and the synthetic parquet files.
+
+Used by ``scripts/make_tiny_assets.py`` and by end-to-end tests. Which tokenizer is used where:
+
+- ``qwen_tokenizer``: the real Qwen2.5 tokenizer (151,665 tokens), for tests of prompt lengths, chat templates and
+  verl's model loading with realistic vocabularies (``build_tiny_model()`` uses it by default);
+- ``arith_tokenizer``: the small domain tokenizer (``domain_tokenizer.py``) of the warmed-up ``policy``, so the demo
+  trains in minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from verl_ext.data.contract import write_dataset
+from verl_ext.data.synthetic import LEVELS, generate_splits
+from verl_ext.testing.cache import cache_root, cached_build, spec_key
+from verl_ext.testing.domain_tokenizer import build_arith_tokenizer
+from verl_ext.testing.tiny import build_qwen_tokenizer, build_tiny_model
+from verl_ext.testing.warmup import sampled_accuracy, warmup_sft
+
+logger = logging.getLogger(__name__)
+
+EVAL_FILE = "warmup_eval.json"
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """Everything that determines the demo assets (the cache key)."""
+
+    seed: int = 0
+    n_train: int = 256  # the RL prompt pool
+    n_val: int = 64
+    n_sft: int = 4000  # warm-up rows, drawn after train/val and avoiding their expressions where possible
+    num_layers: int = 2
+    hidden_size: int = 128
+    heads: int = 4
+    kv_heads: int = 2
+    intermediate: int = 256
+    steps: int = 1500
+    lr: float = 3e-3
+    batch_size: int = 64
+    eval_samples: int = 8  # samples per prompt for the accuracy measurement (temperature 1)
+
+
+@dataclass(frozen=True)
+class DemoAssets:
+    """Paths of the built assets and the measured warm-up accuracies."""
+
+    qwen_tokenizer: Path
+    arith_tokenizer: Path
+    policy: Path
+    train: Path
+    val: Path
+    report: dict[str, Any]
+
+
+def _accuracy_report(per_prompt: torch.Tensor, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, per-difficulty mean and spread of per-prompt success rates [n_prompts]."""
+    difficulty = torch.tensor([r["extra_info"]["difficulty"] for r in rows])
+    return {
+        "mean": round(per_prompt.mean().item(), 4),
+        "by_difficulty": {
+            d: round(per_prompt[difficulty == d].mean().item(), 4)
+            for d in range(len(LEVELS))
+            if (difficulty == d).any()
+        },  # fmt: skip
+        "frac_never_solved": round((per_prompt == 0).float().mean().item(), 4),
+        "frac_always_solved": round((per_prompt == 1).float().mean().item(), 4),
+        "frac_mixed": round(((per_prompt > 0) & (per_prompt < 1)).float().mean().item(), 4),
+    }
+
+
+def _build_policy(out: Path, spec: DemoSpec, tok_dir: Path, splits: dict[str, list[dict[str, Any]]]) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    base = build_tiny_model(arch="qwen2", num_layers=spec.num_layers, hidden_size=spec.hidden_size, heads=spec.heads,
+                            kv_heads=spec.kv_heads, intermediate=spec.intermediate, seed=spec.seed,
+                            tokenizer_dir=tok_dir)  # fmt: skip
+    start = time.perf_counter()
+    warmup_sft(base, tok_dir, splits["sft"], out, spec.steps, spec.lr, spec.seed, batch_size=spec.batch_size)
+    train_seconds = time.perf_counter() - start
+    model = AutoModelForCausalLM.from_pretrained(str(out), local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir), local_files_only=True)
+    report: dict[str, Any] = {"train_seconds": round(train_seconds, 1), "eval_samples": spec.eval_samples}
+    for split in ("train", "val"):
+        acc = sampled_accuracy(model, tokenizer, splits[split], k=spec.eval_samples, seed=spec.seed)
+        report[split] = _accuracy_report(acc, splits[split])
+    report["eval_seconds"] = round(time.perf_counter() - start - train_seconds, 1)
+    (out / EVAL_FILE).write_text(json.dumps(report, indent=1))
+
+
+def build_demo_assets(spec: DemoSpec | None = None) -> DemoAssets:
+    """Build (or reuse from ``$VERL_EXT_CACHE``) all demo assets for ``spec`` and return their paths and accuracies."""
+    spec = spec or DemoSpec()
+    key = spec_key({"kind": "demo", **asdict(spec)})
+    qwen_tok = build_qwen_tokenizer()
+    arith_tok = build_arith_tokenizer(seed=spec.seed)
+    splits = generate_splits({"train": spec.n_train, "val": spec.n_val, "sft": spec.n_sft}, seed=spec.seed)
+
+    def _write_data(out: Path) -> None:
+        for split in ("train", "val"):
+            write_dataset(splits[split], out / f"{split}.parquet")
+
+    data_dir = cached_build(cache_root() / f"synthetic-{key}", key, _write_data, asdict(spec))
+    policy = cached_build(
+        cache_root() / f"policy-{key}", key, lambda out: _build_policy(out, spec, arith_tok, splits), asdict(spec)
+    )
+    report = json.loads((policy / EVAL_FILE).read_text())
+    return DemoAssets(qwen_tok, arith_tok, policy, data_dir / "train.parquet", data_dir / "val.parquet", report)
