@@ -8,6 +8,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 DATASET=${DATASET:-math}  # math | deepscaler
 MODEL=${MODEL:-qwen3-4b-base}
+STAGE=${STAGE:-train}  # filter (offline pi_0 pass, n_pre = 16) | train (GRPO on the kept prompts)
+HF_ID=${HF_ID:-Qwen/Qwen3-4B-Base}  # filter stage: the model's Hugging Face id (its folder under MODEL_DIR)
+TEMPLATE=${TEMPLATE:-qwen3_base}  # filter stage: qwen3_base | llama_instruct
+MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-4096}
 SEED=${SEED:-1}
 NNODES=${NNODES:-1}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
@@ -17,6 +21,20 @@ overrides=()
 case $DATASET in math) TABLE=pcl_table1_math ;; deepscaler) TABLE=pcl_table13_deepscaler ;;
   *) echo "DATASET must be math or deepscaler, got $DATASET" >&2; exit 2 ;; esac
 EXPERIMENT=${TABLE}/${MODEL}_prefilter
+
+if [[ $STAGE == filter ]]; then
+  DATA_DIR=${DATA_DIR:-data/prepared}
+  MODEL_DIR=${MODEL_DIR:-models}
+  filter_cmd=(python -m recipes.prefilter.main_prefilter --backend vllm
+    --data "${DATA_DIR}/${TEMPLATE}/${DATASET}/train.parquet" --model "${MODEL_DIR}/${HF_ID}"
+    --n-pre 16 --p-low 0 --p-high 1 --temperature 1.0 --top-p 1.0 --top-k -1 --max-new-tokens "$MAX_NEW_TOKENS"
+    --seed "$SEED" --out-dir "${DATA_DIR}/${TEMPLATE}/${DATASET}/prefilter/${MODEL}")
+  if [[ $DRY_RUN == 1 ]]; then
+    printf 'dry run:'; printf ' %q' "${filter_cmd[@]}" "$@"; echo
+    exit 0
+  fi
+  exec "${filter_cmd[@]}" "$@"
+fi
 
 echo "experiment: ${EXPERIMENT}" >&2
 SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# CurES (CurES Table 1 rows CurES-GRPO/RPP): release mode (one iteration) or the paper-mode variant.
+# Usage: [VAR=value ...] bash recipes/cures/run_cures.sh [hydra overrides...]; DRY_RUN=1 prints the composed config only.
+# Multi-node: NNODES=2 bash scripts/ray_cluster/submit.sh <experiment printed below>, or scripts/slurm/train.sbatch.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+
+MODEL=${MODEL:-qwen2.5-math-1.5b}  # qwen2.5-math-1.5b | qwen2.5-math-7b
+ESTIMATOR=${ESTIMATOR:-grpo}  # grpo | rpp
+MODE=${MODE:-paper}  # paper (one 150-step run) | release (one iteration of 15; see README)
+ITERATION=${ITERATION:-1}
+MODEL_PATH=${MODEL_PATH:-}
+SEED=${SEED:-1}
+NNODES=${NNODES:-1}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+DRY_RUN=${DRY_RUN:-0}
+
+overrides=()
+case $MODE in paper) EXPERIMENT=cures_table1/${MODEL}_cures-${ESTIMATOR}-paper ;;
+  release) EXPERIMENT=cures_table1/${MODEL}_cures-${ESTIMATOR}; overrides+=("run.iteration=${ITERATION}") ;;
+  *) echo "MODE must be paper or release, got $MODE" >&2; exit 2 ;; esac
+[[ -n $MODEL_PATH ]] && overrides+=("actor_rollout_ref.model.path=${MODEL_PATH}")
+
+echo "experiment: ${EXPERIMENT}" >&2
+SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \
+  exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Submit one experiment to a running Ray cluster with `ray job submit`; the repo (verl_ext, recipes, configs) ships as
+# the job's working_dir, so every node imports the same code.
+#   NNODES=2 scripts/ray_cluster/submit.sh pcl_table1_math/qwen3-8b-base_pcl [hydra overrides...]
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$REPO"
+
+RAY=${RAY:-ray}
+RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
+NNODES=${NNODES:-2}
+GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+SEED=${SEED:-1}
+FORCE=${FORCE:-0}
+DRY_RUN=${DRY_RUN:-0}
+# paths as seen from the cluster nodes (shared file system)
+DATA_DIR=${DATA_DIR:-data/prepared}
+MODEL_DIR=${MODEL_DIR:-models}
+CKPT_DIR=${CKPT_DIR:-checkpoints}
+
+EXPERIMENT=${1:?usage: scripts/ray_cluster/submit.sh <experiment> [hydra overrides...]}
+shift
+
+# The dry run composes the config locally exactly as the job will (no Ray, no GPU).
+if [[ $DRY_RUN == 1 ]]; then
+  NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE SEED=$SEED DRY_RUN=1 bash scripts/launch.sh "$EXPERIMENT" "$@"
+  exit 0
+fi
+
+GIT_COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+if git rev-parse --git-dir >/dev/null 2>&1 && [[ -n $(git status --porcelain --untracked-files=no) ]]; then
+  if [[ $FORCE != 1 ]]; then
+    echo "error: the git tree has uncommitted changes; commit them or rerun with FORCE=1" >&2
+    exit 3
+  fi
+  GIT_COMMIT="${GIT_COMMIT}-dirty"
+fi
+
+RUNTIME_ENV=$(mktemp --suffix=.json)
+trap 'rm -f "$RUNTIME_ENV"' EXIT
+cat >"$RUNTIME_ENV" <<JSON
+{
+  "working_dir": ".",
+  "excludes": [".git", ".venv", "data/prepared", "data/cache", "checkpoints", "outputs", "models"],
+  "env_vars": {
+    "DATA_DIR": "${DATA_DIR}", "MODEL_DIR": "${MODEL_DIR}", "CKPT_DIR": "${CKPT_DIR}",
+    "GIT_COMMIT": "${GIT_COMMIT}", "FORCE": "1", "PYTHON": "python",
+    "NNODES": "${NNODES}", "GPUS_PER_NODE": "${GPUS_PER_NODE}", "SEED": "${SEED}"
+  }
+}
+JSON
+
+cmd=("$RAY" job submit --address="$RAY_ADDRESS" --runtime-env="$RUNTIME_ENV" --
+  bash scripts/launch.sh "$EXPERIMENT" "$@")
+printf 'submitting:'; printf ' %q' "${cmd[@]}"; echo
+exec "${cmd[@]}"
