@@ -47,7 +47,7 @@ typecheck: setup  ## mypy over verl_ext
 	$(VENV)/bin/mypy verl_ext --ignore-missing-imports
 
 demo: setup  ## train a tiny model on the synthetic task on CPU through verl's real trainer
-	bash scripts/demo.sh
+	bash scripts/demo_grpo.sh
 
 data: setup  ## prepare the training and evaluation sets into $$DATA_DIR (needs the Hugging Face hub)
 	bash scripts/prepare_all.sh

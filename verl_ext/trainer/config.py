@@ -23,7 +23,7 @@ from typing import Any
 
 from verl.base_config import BaseConfig
 
-from verl_ext.curriculum import Curriculum, build_curriculum, list_curricula
+from verl_ext.curriculum import Curriculum, build_curriculum, get_curriculum_class, list_curricula
 
 __all__ = ["CurriculumSection", "build_from_config", "check_trainer_config"]
 
@@ -64,14 +64,25 @@ def build_from_config(section: CurriculumSection, batch_size: int, n: int, num_p
     return build_curriculum(section.name, params, num_prompts=num_prompts)
 
 
+def section_from_config(config: Any) -> CurriculumSection:
+    """Typed ``curriculum`` section, with interpolations (``seed: ${seed}``) resolved against the whole config."""
+    from omegaconf import DictConfig, OmegaConf
+    from verl.utils.config import omega_conf_to_dataclass
+
+    node = config["curriculum"]
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True)
+    node = dict(node)
+    node.pop("value_model", None)  # PCL's critic-schema subtree is validated by verl_ext.workers.value_worker
+    return omega_conf_to_dataclass(node, CurriculumSection)
+
+
 def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
     """Validate the curriculum namespace against the rest of the verl config; raise ``ValueError`` naming the key.
 
     Runs in the entry point before Ray starts: a bad key costs seconds, not a GPU allocation.
     """
-    from verl.utils.config import omega_conf_to_dataclass
-
-    section = omega_conf_to_dataclass(config["curriculum"], CurriculumSection)
+    section = section_from_config(config)
     trainer = config["trainer"]
     if trainer.get("use_v1", True) is not True:
         raise ValueError("trainer.use_v1 must be true: the curriculum trainer subclasses verl's V1 PPOTrainerSync")
@@ -93,11 +104,21 @@ def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
             "data.filter_overlong_prompts must be false: dropping rows would shift positions away from "
             "extra_info.index; refuse overlong prompts at data preparation instead"
         )
-    # A dry build checks the strategy's own hyper-parameters (unknown keys, bounds) without any data.
-    build_from_config(
-        section,
+    # The strategy's own config dataclass checks its hyper-parameters (unknown keys, bounds) without any data;
+    # pool-dependent checks (k·m vs the pool, pilot tables) run when the trainer builds it on the real dataset.
+    cls = get_curriculum_class(section.name)
+    params = dict(section.params)
+    unknown = sorted(set(params) - {f.name for f in dataclasses.fields(cls.config_class)})
+    if unknown:
+        raise ValueError(
+            f"curriculum {section.name!r} has no option(s) {unknown}; valid options: "
+            f"{', '.join(sorted(f.name for f in dataclasses.fields(cls.config_class)))}"
+        )
+    params.update(
         batch_size=int(config["data"]["train_batch_size"]),
         n=int(config["actor_rollout_ref"]["rollout"]["n"]),
-        num_prompts=max(1, int(config["data"]["train_batch_size"])),
+        seed=section.seed,
+        max_gen_rounds=section.max_gen_rounds,
     )
+    cls.config_class(**params)
     return section

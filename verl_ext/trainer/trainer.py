@@ -26,11 +26,10 @@ import torch
 import transfer_queue as tq
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
-from verl.utils.config import omega_conf_to_dataclass
 
 from verl_ext.curriculum.base import Curriculum, Group
 from verl_ext.trainer.buffer import AllowListReplayBuffer
-from verl_ext.trainer.config import CurriculumSection, build_from_config
+from verl_ext.trainer.config import CurriculumSection, build_from_config, section_from_config
 from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
 from verl_ext.trainer.extension import TrainerExtension, build_extension
 from verl_ext.trainer.metrics import optimizer_steps, shared_step_metrics
@@ -54,7 +53,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
     """The one trainer of every recipe (DESIGN.md §2)."""
 
     def __init__(self, config) -> None:
-        self.section: CurriculumSection = omega_conf_to_dataclass(config.curriculum, CurriculumSection)
+        self.section: CurriculumSection = section_from_config(config)
         super().__init__(config)
         self.curriculum: Curriculum | None = None
         self.extension: TrainerExtension | None = build_extension(self.section.name)
