@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import io
-import pickle
-
 import numpy as np
 import pytest
-import torch
 
 from verl_ext.curriculum import GenerationBudgetExceeded, build_curriculum
 from verl_ext.curriculum.ds import DSConfig, DynamicSampling
-from verl_ext.curriculum.testing import FakeRolloutContext
+from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_with_metrics
 
 M, N, K = 16, 8, 2
 
@@ -22,22 +18,8 @@ def _rates(num: int, seed: int = 0) -> np.ndarray:
     return rng.choice(np.array([0.0, 1.0, 0.5, 0.3]), size=num, p=[0.3, 0.3, 0.2, 0.2])
 
 
-def _roundtrip(state: dict, via: str) -> dict:
-    if via == "pickle":
-        return pickle.loads(pickle.dumps(state))
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
-def _run(cur: DynamicSampling, ctx: FakeRolloutContext, steps: int) -> list[dict[str, float]]:
-    out = []
-    for _ in range(steps):
-        out.append(cur.run_step(ctx))
-        cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards())
-        ctx.new_step()
-    return out
+_roundtrip = roundtrip_state
+_run = run_with_metrics
 
 
 def test_commits_exactly_m_informative_groups_of_n() -> None:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import io
-import pickle
-
 import numpy as np
 import pytest
-import torch
 
 from verl_ext.curriculum import GenerationBudgetExceeded
 from verl_ext.curriculum.greso import (
@@ -18,27 +14,13 @@ from verl_ext.curriculum.greso import (
     skip_probability,
     update_keep_probability,
 )
-from verl_ext.curriculum.testing import FakeRolloutContext
+from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_with_metrics
 
 M, N = 16, 8
 
 
-def _roundtrip(state: dict, via: str) -> dict:
-    if via == "pickle":
-        return pickle.loads(pickle.dumps(state))
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
-def _run(cur: Greso, ctx: FakeRolloutContext, steps: int) -> list[dict[str, float]]:
-    out = []
-    for _ in range(steps):
-        out.append(cur.run_step(ctx))
-        cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards())
-        ctx.new_step()
-    return out
+_roundtrip = roundtrip_state
+_run = run_with_metrics
 
 
 def _cfg(**kw: object) -> GresoConfig:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
-import torch
 
 from verl_ext.curriculum import GenerationBudgetExceeded, Group
 from verl_ext.curriculum.speed import Speed, SpeedConfig
-from verl_ext.curriculum.testing import FakeRolloutContext
+from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_with_metrics
 
 M = 16
 
@@ -27,22 +24,8 @@ class CarryFakeContext(FakeRolloutContext):
         self.record.committed = handles
 
 
-def _roundtrip(state: dict, via: str) -> dict:
-    if via == "pickle":
-        return pickle.loads(pickle.dumps(state))
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
-def _run(cur: Speed, ctx: FakeRolloutContext, steps: int) -> list[dict[str, float]]:
-    out = []
-    for _ in range(steps):
-        out.append(cur.run_step(ctx))
-        cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards())
-        ctx.new_step()
-    return out
+_roundtrip = roundtrip_state
+_run = run_with_metrics
 
 
 def _rates(num: int, seed: int = 0) -> np.ndarray:

@@ -268,3 +268,29 @@ def run_steps(
         )
         ctx.new_step()
     return out
+
+
+def roundtrip_state(state: dict, via: str) -> dict:
+    """``state`` after a ``pickle`` or ``torch.save``/``torch.load`` round trip (how checkpoints carry it)."""
+    if via == "pickle":
+        import pickle
+
+        return pickle.loads(pickle.dumps(state))
+    import io
+
+    import torch  # only for this helper: the strategies themselves stay torch-free
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
+
+
+def run_with_metrics(cur: Curriculum, ctx: FakeRolloutContext, steps: int) -> list[dict[str, float]]:
+    """Run ``steps`` full steps (run_step, observe, new_step); return each step's run_step metrics."""
+    out = []
+    for _ in range(steps):
+        out.append(cur.run_step(ctx))
+        cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards())
+        ctx.new_step()
+    return out
