@@ -12,8 +12,8 @@ from omegaconf import OmegaConf
 from verl_ext.curriculum.base import Group
 from verl_ext.trainer.config import CurriculumSection, check_trainer_config
 from verl_ext.trainer.context import rewards_by_uid
-from verl_ext.trainer.metrics import shared_step_metrics
-from verl_ext.trainer.trainer import check_index_alignment
+from verl_ext.trainer.metrics import check_group_sizes, group_size_metrics, group_sizes, shared_step_metrics
+from verl_ext.trainer.trainer import check_index_alignment, state_digest
 
 
 def _g(handle: str, index: int, rewards: list[float]) -> Group:
@@ -106,6 +106,7 @@ def test_verl_hook_signatures_we_override_are_pinned():
     assert params(PPOTrainer._build_replay_buffer) == ["self"]
     assert params(PPOTrainer._submit_batch_to_rollout) == ["self", "batch"]
     assert params(PPOTrainer._compute_metrics) == ["self", "batch", "metrics", "timing_raw", "global_steps", "epoch"]
+    assert params(PPOTrainer._compute_advantage) == ["self", "batch", "metrics"]
     assert params(PPOTrainerSync.on_init_end) == ["self"]
     assert params(ReplayBuffer._sampleable_terminal_keys) == ["self", "partition_id", "eviction_reasons"]
     assert params(ReplayBuffer.sample) == ["self", "global_steps", "partition_id", "batch_size"]
@@ -154,3 +155,45 @@ def test_optimizer_steps_per_step():
     assert optimizer_steps(512 * 16, 512, 16, 1) == 1
     assert optimizer_steps(1024 * 8, 256, 8, 1) == 4
     assert optimizer_steps(1024 * 8 + 1, 256, 8, 2) == 10
+
+
+def test_group_sizes_count_sessions_per_uid_field():
+    # a SPEED group: 2 screening sessions of u, 2 continuation sessions of c relabelled to u; a 2-turn session of v
+    keys = ["u_0_0", "u_1_0", "c_0_0", "c_1_0", "v_0_0", "v_0_1", "w_0_0"]
+    uids = ["u", "u", "u", "u", "v", "v", "w"]
+    sizes = group_sizes(keys, uids)
+    assert sizes == {"u": 4, "v": 1, "w": 1}
+    assert group_size_metrics(sizes) == {
+        "curriculum/group_size_min": 1.0,
+        "curriculum/group_size_max": 4.0,
+        "curriculum/group_size_distinct": 2.0,
+    }
+    assert group_size_metrics({}) == {}
+
+
+def test_singleton_groups_never_reach_a_group_advantage():
+    check_group_sizes({"a": 2, "b": 7}, "grpo", "cures", allow_singletons=False)
+    with pytest.raises(ValueError, match=r"1 group\(s\) of one response would reach the grpo advantage.*'cures'"):
+        check_group_sizes({"a": 2, "b": 1}, "grpo", "cures", allow_singletons=False)
+    with pytest.raises(ValueError, match="rloo"):
+        check_group_sizes({"a": 1}, "rloo", "uniform", allow_singletons=False)
+    check_group_sizes({"a": 1}, "grpo", "gvm", allow_singletons=True)  # GVM keeps n_x = 1 (baselines.md §6)
+    check_group_sizes({"a": 1}, "reinforce_plus_plus", "uniform", allow_singletons=False)  # batch baseline
+
+
+def test_only_gvm_opts_out_of_the_singleton_guard():
+    from verl_ext.curriculum import get_curriculum_class, list_curricula
+
+    assert [n for n in list_curricula() if get_curriculum_class(n).allows_singleton_groups] == ["gvm"]
+
+
+def test_state_digest_is_exact_and_order_free():
+    rng = np.random.default_rng(0)
+    state = {"rng": rng.bit_generator.state, "alpha": np.arange(4.0), "nested": {"t": torch.ones(2), "k": [1, "x"]}}
+    same = {"nested": {"k": [1, "x"], "t": torch.ones(2)}, "alpha": np.arange(4.0), "rng": rng.bit_generator.state}
+    assert state_digest(state) == state_digest(same) and len(state_digest(state)) == 16
+    changed = dict(state, alpha=np.array([0.0, 1.0, 2.0, 3.0 + 1e-12]))
+    assert state_digest(changed) != state_digest(state)
+    assert state_digest(dict(state, alpha=np.arange(4))) != state_digest(state)  # dtype counts
+    rng.random()
+    assert state_digest(dict(state, rng=rng.bit_generator.state)) != state_digest(state)

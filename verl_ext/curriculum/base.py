@@ -143,6 +143,9 @@ class Curriculum(abc.ABC):
 
     name: ClassVar[str] = ""
     config_class: ClassVar[type[CurriculumConfig]] = CurriculumConfig
+    # The trainer refuses a trained group of one response under a group-normalised advantage (verl gives it its raw
+    # reward); a strategy whose paper keeps such groups (GVM's n_x = 1) opts out.
+    allows_singleton_groups: ClassVar[bool] = False
 
     def __init__(self, config: CurriculumConfig, num_prompts: int) -> None:
         if num_prompts < 1:
@@ -216,8 +219,6 @@ def build_curriculum(name: str, params: Mapping[str, Any], num_prompts: int) -> 
     fields = {f.name for f in dataclasses.fields(cls.config_class)}
     unknown = sorted(set(params) - fields)
     if unknown:
-        raise ValueError(
-            f"curriculum {name!r} has no option(s) {unknown}; valid options: {', '.join(sorted(fields))}"
-        )
+        raise ValueError(f"curriculum {name!r} has no option(s) {unknown}; valid options: {', '.join(sorted(fields))}")
     config = cls.config_class(**dict(params))
     return cls(config, num_prompts)

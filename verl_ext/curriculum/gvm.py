@@ -150,6 +150,7 @@ class GVM(Curriculum):
     """GVM selector: m prompts per step from the pilot subset, n_x responses each, n_x = 0 dropped."""
 
     config_class = GVMConfig
+    allows_singleton_groups = True  # n_x = 1 groups train with advantage = raw reward, as released (§6)
 
     def __init__(
         self, config: GVMConfig, num_prompts: int, pilot_table: Mapping[str, np.ndarray] | None = None

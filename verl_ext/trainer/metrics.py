@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from verl_ext.curriculum.base import Group
 
-__all__ = ["shared_step_metrics"]
+__all__ = ["GROUP_ESTIMATORS", "check_group_sizes", "group_size_metrics", "group_sizes", "shared_step_metrics"]
+
+# verl 0.9.1 estimators that normalise within the ``uid`` group: a group of one response gets mean 0 (and std 1),
+# so its advantage is its raw reward, not 0 (core_algos.py, "if len(id2score[idx]) == 1"; specs/verl-0.9.1.md §2.3).
+GROUP_ESTIMATORS = frozenset(
+    {"grpo", "grpo_vectorized", "grpo_passk", "gdpo", "rloo", "rloo_vectorized", "reinforce_plus_plus_baseline",
+     "opo", "gpg"}
+)  # fmt: skip
 
 
 def shared_step_metrics(
@@ -66,3 +73,53 @@ def optimizer_steps(trajectories: int, ppo_mini_batch_size: int, rollout_n: int,
     """
     unit = ppo_mini_batch_size * rollout_n
     return -(-trajectories // unit) * ppo_epochs
+
+
+def group_sizes(keys: Sequence[str], uids: Sequence[str]) -> dict[str, int]:
+    """Responses per GRPO group as verl's advantage sees them (``v1/utils.compute_advantage_for_multi_trajectories``).
+
+    verl keeps the final turn of each session ``{key uid}_{session}`` and groups those by the trajectory's ``uid``
+    *field* (which a SPEED continuation rewrites to its group's uid), so a group's size is its number of distinct
+    sessions.
+
+    Args:
+        keys: trajectory keys ``{uid}_{session}_{turn}`` of the non-padding rows.
+        uids: the ``uid`` field of each row, same order.
+
+    Returns:
+        ``{uid field: number of sessions}``.
+    """
+    sessions: dict[str, set[str]] = {}
+    for key, uid in zip(keys, uids, strict=True):
+        sessions.setdefault(str(uid), set()).add(key.rsplit("_", 1)[0])
+    return {u: len(s) for u, s in sessions.items()}
+
+
+def group_size_metrics(sizes: Mapping[str, int]) -> dict[str, float]:
+    """``curriculum/group_size_{min,max,distinct}`` of the groups that reach the advantage (empty input → {})."""
+    if not sizes:
+        return {}
+    values = np.fromiter(sizes.values(), dtype=np.int64, count=len(sizes))
+    return {
+        "curriculum/group_size_min": float(values.min()),
+        "curriculum/group_size_max": float(values.max()),
+        "curriculum/group_size_distinct": float(np.unique(values).size),
+    }
+
+
+def check_group_sizes(sizes: Mapping[str, int], adv_estimator: str, curriculum: str, allow_singletons: bool) -> None:
+    """Refuse a group of one response under a group-normalised estimator (its advantage would be its raw reward).
+
+    Raises:
+        ValueError: naming the groups, the estimator and the curriculum, unless ``allow_singletons`` (GVM keeps its
+            n_x = 1 groups as released, specs/baselines.md §6) or the estimator does not group.
+    """
+    if allow_singletons or str(adv_estimator) not in GROUP_ESTIMATORS:
+        return
+    single = sorted(u for u, n in sizes.items() if n < 2)
+    if single:
+        raise ValueError(
+            f"{len(single)} group(s) of one response would reach the {adv_estimator} advantage (curriculum "
+            f"{curriculum!r}; uids {single[:5]}): verl gives a singleton group its raw reward as advantage "
+            "(specs/verl-0.9.1.md §2.3). Allocate at least 2 responses per trained prompt (rollout.n, n_min)"
+        )

@@ -8,6 +8,7 @@ own ``run_ppo`` (``verl/trainer/main_ppo.py``).
 from __future__ import annotations
 
 import logging
+import os
 
 import ray
 from omegaconf import DictConfig, OmegaConf
@@ -30,6 +31,9 @@ class CurriculumTaskRunner:
         from verl_ext.trainer.trainer import CurriculumTrainerSync
 
         configure_verl_logging()
+        # verl sets the root logger to WARNING at import; our trainer's per-step INFO lines (state digest, trained
+        # groups, resume) follow verl's own level instead
+        logging.getLogger("verl_ext").setLevel(os.getenv("VERL_LOGGING_LEVEL", "INFO"))
         config.transfer_queue.enable = True
         OmegaConf.resolve(config)
         tq.init(config.transfer_queue)

@@ -8,6 +8,8 @@ Nothing of verl's loop is copied. Overridden hooks (each calls ``super`` unless 
 - ``prepare_step`` (replaces super's single dispatch): the curriculum's ``run_step`` generates and commits
   through :class:`TQRolloutContext`.
 - ``step``: after super's update, read the trained groups' rewards from TransferQueue and ``observe``.
+- ``_compute_advantage``: before super, measure the group sizes that reach the advantage
+  (``curriculum/group_size_*``) and refuse a group of one response (specs/verl-0.9.1.md §2.3).
 - ``_save_checkpoint`` / ``_load_checkpoint``: ``curriculum_state.pt`` written before verl's tracker file,
   read back from the resumed step folder.
 - ``_compute_metrics``: adds the papers' "Time" clock, ``time/train_gen_hours``.
@@ -19,6 +21,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -32,11 +35,17 @@ from verl_ext.trainer.buffer import AllowListReplayBuffer
 from verl_ext.trainer.config import CurriculumSection, build_from_config, section_from_config
 from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
 from verl_ext.trainer.extension import TrainerExtension, build_extension
-from verl_ext.trainer.metrics import optimizer_steps, shared_step_metrics
+from verl_ext.trainer.metrics import (
+    check_group_sizes,
+    group_size_metrics,
+    group_sizes,
+    optimizer_steps,
+    shared_step_metrics,
+)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CurriculumTrainerSync", "check_index_alignment"]
+__all__ = ["CurriculumTrainerSync", "check_index_alignment", "state_digest"]
 
 
 def check_index_alignment(extra_info: list[Any]) -> None:
@@ -49,6 +58,37 @@ def check_index_alignment(extra_info: list[Any]) -> None:
         )
 
 
+def _feed(h: Any, obj: Any) -> None:
+    """Feed a canonical byte encoding of ``obj`` (nested mappings, sequences, arrays, scalars) into hash ``h``."""
+    if isinstance(obj, Mapping):
+        h.update(b"{")
+        for key in sorted(obj, key=str):
+            h.update(repr(key).encode())
+            _feed(h, obj[key])
+        h.update(b"}")
+    elif isinstance(obj, list | tuple):
+        h.update(b"[")
+        for item in obj:
+            _feed(h, item)
+        h.update(b"]")
+    elif isinstance(obj, np.ndarray | torch.Tensor):
+        arr = obj.detach().cpu().numpy() if isinstance(obj, torch.Tensor) else obj
+        h.update(f"{arr.dtype.str}{arr.shape}".encode())
+        h.update(np.ascontiguousarray(arr).tobytes())
+    else:
+        h.update(repr(obj).encode())
+
+
+def state_digest(state: Mapping[str, Any]) -> str:
+    """sha256 (16 hex) of a curriculum ``state_dict``: dict keys sorted, arrays by dtype, shape and bytes.
+
+    Logged at the start of every step, so a resumed run can be checked against the run that wrote its checkpoint.
+    """
+    h = hashlib.sha256()
+    _feed(h, state)
+    return h.hexdigest()[:16]
+
+
 class CurriculumTrainerSync(PPOTrainerSync):
     """The one trainer of every recipe (DESIGN.md §2)."""
 
@@ -59,6 +99,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         self.extension: TrainerExtension | None = build_extension(self.section.name)
         self._ctx: TQRolloutContext | None = None
         self._prepare_metrics: dict[str, float] = {}
+        self._group_metrics: dict[str, float] = {}
         self._train_gen_seconds = 0.0
         self._resumed_dir: str | None = None
         self._group_aliases: dict[str, str] = {}
@@ -107,8 +148,11 @@ class CurriculumTrainerSync(PPOTrainerSync):
     def prepare_step(self) -> dict:
         scorer = self.extension.score if self.extension is not None else None
         self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases)
+        curriculum = self._ensure_curriculum()
+        # The state this step's choice is a function of (a resumed step must log what the uninterrupted run did).
+        logger.info("curriculum step %d state %s", self.global_steps, state_digest(curriculum.state_dict()))
         t0 = time.perf_counter()
-        self._prepare_metrics = dict(self._ensure_curriculum().run_step(self._ctx))
+        self._prepare_metrics = dict(curriculum.run_step(self._ctx))
         self._prepare_metrics["curriculum/select_s"] = time.perf_counter() - t0 - self._ctx.log.gen_seconds
         # Returned metrics would be sample-weighted by verl's aggregator; they are merged in ``step`` instead.
         return {}
@@ -121,6 +165,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         log = self._ctx.log
         screened = [g for h, g in log.generated.items() if h in set(log.released)]
         metrics.update(self._prepare_metrics)
+        metrics.update(self._group_metrics)
         metrics.update(self.curriculum.observe(trained, screened))
         metrics.update(
             shared_step_metrics(
@@ -155,6 +200,24 @@ class CurriculumTrainerSync(PPOTrainerSync):
         grouped = rewards_by_uid(keys, uids, td["rm_scores"])
         groups = [Group(handle=u, index=index_of[u], rewards=np.asarray(r, dtype=float)) for u, r in grouped.items()]
         return groups, gen_tokens
+
+    def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        """Measure and check the GRPO groups of the batch about to get advantages, then let verl compute them."""
+        keep = [k for k, t in zip(batch.keys, batch.tags) if not t.get("is_padding", False)]
+        td = tq.kv_batch_get(keys=keep, partition_id=batch.partition_id, select_fields=["uid", "index"])
+        uids = [str(u) for u in td["uid"]]
+        sizes = group_sizes(keep, uids)
+        check_group_sizes(
+            sizes,
+            self.config.algorithm.adv_estimator,
+            self.section.name,
+            self._ensure_curriculum().allows_singleton_groups,
+        )
+        self._group_metrics = group_size_metrics(sizes)
+        index_of = dict(zip(uids, (int(i) for i in td["index"])))
+        trained = " ".join(f"{i}:{n}" for i, n in sorted((index_of[u], n) for u, n in sizes.items()))
+        logger.info("curriculum step %d trains index:size %s", self.global_steps, trained)
+        return super()._compute_advantage(batch, metrics)
 
     def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
         super()._compute_metrics(batch, metrics, timing_raw, global_steps=global_steps, epoch=epoch)
