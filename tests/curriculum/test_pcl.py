@@ -145,6 +145,27 @@ def test_pcl_state_resume_with_pending() -> None:
         np.testing.assert_array_equal(na, nb)
 
 
+def test_pcl_selection_records_audit_every_pick() -> None:
+    vf = _value_fn(80)
+    cur = PclCurriculum(PclConfig(batch_size=4, n=4, k=3, seed=4), 80)
+    ctx = FakeRolloutContext(np.full(80, 0.5), seed=0, value_fn=vf)
+    out = run_steps(cur, ctx, 3, after_observe=lambda: cur.select_next(ctx))
+    assert [r["step"] for r in cur.selections] == [1, 2, 3, None]  # the last one is pending
+    for (trained, _), record in zip(out, cur.selections, strict=False):
+        assert record["candidates"].size == 12 and np.unique(record["candidates"]).size == 12
+        np.testing.assert_array_equal(record["scores"], vf(record["candidates"]))
+        np.testing.assert_array_equal(record["kept"], select_closest(record["scores"], 4, 0.5))
+        np.testing.assert_array_equal(record["candidates"][record["kept"]], trained)
+    assert cur.record_value_step(2, np.array([5, 9]), np.array([0.25, 1.0]))["targets"].tolist() == [0.25, 1.0]
+    assert cur.record_value_step(7, np.array([1]), np.array([0.0])) is None
+    restored = PclCurriculum(PclConfig(batch_size=4, n=4, k=3, seed=4), 80)
+    restored.load_state_dict(cur.state_dict())
+    assert [r["step"] for r in restored.selections] == [1, 2, 3, None]
+    np.testing.assert_array_equal(restored.selections[1]["trained"], [5, 9])
+    restored.run_step(ctx)  # the resumed pending pick is stamped with the step that trains it
+    assert restored.selections[-1]["step"] == ctx.step
+
+
 @pytest.mark.parametrize(("params", "fix"), [({"k": 0}, "curriculum.k"), ({"tau": 1.5}, "curriculum.tau")])
 def test_pcl_config_errors(params: dict, fix: str) -> None:
     with pytest.raises(ValueError, match=fix):

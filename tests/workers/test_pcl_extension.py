@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from omegaconf import OmegaConf
 from verl_ext.curriculum.base import Group
 from verl_ext.curriculum.pcl import PclConfig, PclCurriculum, select_closest
 from verl_ext.trainer.extension import build_extension
-from verl_ext.workers.pcl_extension import VALUE_CHECKPOINT_DIR, PCLExtension
+from verl_ext.workers.pcl_extension import DIGEST_FILE, VALUE_CHECKPOINT_DIR, PCLExtension
 from verl_ext.workers.prompts import PromptEncoder
 
 M, K, POOL = 3, 2, 20
@@ -40,6 +41,8 @@ class FakeValue:
     def __init__(self) -> None:
         self.calls: list[tuple[str, object]] = []
         self.dp_size = 1
+        self.weights = "w0"  # stands for the parameters: each train step changes them, load restores the saved
+        self.saved: dict[str, str] = {}
 
     @staticmethod
     def value_of(ids: list[int]) -> float:
@@ -51,13 +54,19 @@ class FakeValue:
 
     def train(self, prompt_ids, targets):
         self.calls.append(("train", ([tuple(p) for p in prompt_ids], np.asarray(targets).tolist())))
+        self.weights += "+"
         return {"pcl/value/loss": 0.25, "pcl/value/grad_norm": 1.5}
+
+    def param_digest(self) -> str:
+        return f"sha({self.weights})"
 
     def save(self, path: str, global_step: int = 0) -> None:
         os.makedirs(path)
+        self.saved[path] = self.weights
         self.calls.append(("save", (path, global_step)))
 
     def load(self, path: str) -> None:
+        self.weights = self.saved.get(path, "corrupt")
         self.calls.append(("load", path))
 
 
@@ -135,10 +144,44 @@ def test_save_and_load_use_the_step_folder(setup, tmp_path: Path) -> None:
     step_dir = tmp_path / "global_step_4"
     ext.save(trainer, str(step_dir))
     assert value.calls[-1] == ("save", (str(step_dir / VALUE_CHECKPOINT_DIR), 4))
+    saved = json.loads((step_dir / VALUE_CHECKPOINT_DIR / DIGEST_FILE).read_text())
+    assert saved == {"sha256": "sha(w0)", "global_step": 4, "dp_size": 1}
+    value.weights = "w0++"  # trained on after the save
     ext.load(trainer, str(step_dir))
-    assert value.calls[-1] == ("load", str(step_dir / VALUE_CHECKPOINT_DIR))
+    assert value.calls[-1] == ("load", str(step_dir / VALUE_CHECKPOINT_DIR)) and value.weights == "w0"
     with pytest.raises(FileNotFoundError, match="pcl_value"):
         ext.load(trainer, str(tmp_path / "global_step_8"))
+
+
+def test_load_refuses_parameters_that_differ_from_the_saved_digest(setup, tmp_path: Path) -> None:
+    ext, trainer, value = setup
+    step_dir = tmp_path / "global_step_2"
+    ext.save(trainer, str(step_dir))
+    value.saved.clear()  # the shards on disk no longer give back what was saved
+    with pytest.raises(RuntimeError, match="differs from the one saved there at step 0"):
+        ext.load(trainer, str(step_dir))
+    (step_dir / VALUE_CHECKPOINT_DIR / DIGEST_FILE).unlink()  # older checkpoints: loaded, only warned about
+    ext.load(trainer, str(step_dir))
+
+
+def test_after_step_records_targets_and_rescored_predictions(setup) -> None:
+    ext, trainer, value = setup
+    trainer.curriculum.config.rescore_trained = True
+    ext.on_init_end(trainer)  # the pick for step 1
+    record = trainer.curriculum.selections[-1]
+    assert record["step"] is None and record["selected_after"] == 0
+    np.testing.assert_array_equal(record["candidates"][record["kept"]], trainer.curriculum.pending)
+    trainer.global_steps = 1
+    idx = trainer.curriculum.pending.copy()
+    record["step"] = 1  # what run_step does when step 1 submits the pick
+    trained = [Group(handle=str(i), index=int(i), rewards=np.array([1.0, 0.0])) for i in idx]
+    metrics = ext.after_step(trainer, trained)
+    assert [c[0] for c in value.calls[1:]] == ["score", "train", "score", "score"]  # before, update, after, pick
+    assert metrics["pcl/value/mse_after"] == pytest.approx(np.mean((record["pred_after"] - 0.5) ** 2))
+    np.testing.assert_array_equal(record["trained"], np.sort(idx))
+    np.testing.assert_array_equal(record["targets"], np.full(M, 0.5))
+    assert record["pred_before"].shape == record["pred_after"].shape == (M,)
+    assert trainer.curriculum.selections[-1]["selected_after"] == 1
 
 
 def test_prompt_encoder_matches_the_policy_template() -> None:

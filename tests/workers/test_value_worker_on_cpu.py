@@ -3,7 +3,7 @@
 Creates the group the way ``PCLExtension.setup`` does (critic-schema config → ``TrainingWorkerConfig`` →
 ``RayWorkerGroup``), with dp = 2, then: ``reset()`` + ``set_loss_fn()``, ``infer_batch`` scores, one
 ``train_mini_batch`` step moves predictions toward the targets, and ``save_checkpoint`` → ``load_checkpoint``
-restores the predictions bit-exactly.
+restores the predictions and the parameter digest bit-exactly.
 """
 
 from __future__ import annotations
@@ -122,9 +122,13 @@ def test_one_step_moves_predictions_toward_targets_and_checkpoint_restores_bit_e
     assert metrics["pcl/value/grad_norm"] > 0
     assert np.mean((after - targets) ** 2) < np.mean((before - targets) ** 2)
 
+    saved_digest = group.param_digest()
     group.save(str(ckpt / "pcl_value"), global_step=1)
+    assert group.param_digest() == saved_digest  # saving (and offload round trips) leave the parameters alone
     group.train(prompts, targets)
     moved = group.score(prompts)
     assert not np.array_equal(moved, after)
+    assert group.param_digest() != saved_digest
     group.load(str(ckpt / "pcl_value"))
     np.testing.assert_array_equal(group.score(prompts), after)
+    assert group.param_digest() == saved_digest  # both dp ranks' shards restored bit-exactly

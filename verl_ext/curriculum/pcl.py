@@ -6,10 +6,15 @@ clipped value is closest to τ, roll out n responses each. Step t+1's prompts ar
 :meth:`PclCurriculum.run_step` selects on the spot only when nothing is pending (first step, or a trainer that
 does not pre-select). The value model itself lives in the trainer; the pure helpers here give its regression
 targets (:func:`value_targets`), loss (:func:`mse_loss`) and the explained-variance metric (Eq. 3).
+
+Every selection is kept as a record in :attr:`PclCurriculum.selections` (saved in ``curriculum_state.pt``), so a
+run can be audited afterwards: which candidates were drawn, what V said about each, which m were kept, and, once
+the step has trained, the prompts' mean rewards ȳ (see :func:`new_selection_record`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,7 +25,15 @@ from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, Rollou
 from verl_ext.curriculum.sampler import PassSampler
 from verl_ext.curriculum.uniform import trained_group_metrics
 
-__all__ = ["PclConfig", "PclCurriculum", "explained_variance", "mse_loss", "select_closest", "value_targets"]
+__all__ = [
+    "PclConfig",
+    "PclCurriculum",
+    "explained_variance",
+    "mse_loss",
+    "new_selection_record",
+    "select_closest",
+    "value_targets",
+]
 
 
 def select_closest(values: np.ndarray, m: int, tau: float) -> np.ndarray:
@@ -86,12 +99,46 @@ def value_targets(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray]:
     return uniq, np.bincount(inv, weights=total) / np.bincount(inv, weights=count)
 
 
+def new_selection_record(
+    selected_after: int, tau: float, candidates: np.ndarray, scores: np.ndarray, kept: np.ndarray
+) -> dict[str, Any]:
+    """One entry of :attr:`PclCurriculum.selections` (plain dict of numpy arrays: loadable without this package).
+
+    Keys set at selection:
+
+    - ``selected_after``: ``ctx.step`` when the pick was made (PCL picks step t+1's prompts after step t's value
+      update, so t; 0 = before training);
+    - ``step``: the global step that trains it (``None`` while pending);
+    - ``tau``; ``candidates``: int64 dataset indices, shape ``(k·m,)``, loader order; ``scores``: float64 raw V
+      of each candidate, ``(k·m,)``; ``kept``: int64 positions into ``candidates``, ``(m,)``, ascending
+      (``candidates[kept]`` is the batch).
+
+    Added after the step's value update (:meth:`PclCurriculum.record_value_step`): ``trained`` (dataset indices
+    whose rewards arrived, sorted), ``targets`` (their ȳ), and, with ``rescore_trained``, ``pred_before`` /
+    ``pred_after`` (V on ``trained`` just before / after the update).
+    """
+    return {
+        "selected_after": int(selected_after),
+        "step": None,
+        "tau": float(tau),
+        "candidates": np.asarray(candidates, dtype=np.int64).copy(),
+        "scores": np.asarray(scores, dtype=np.float64).copy(),
+        "kept": np.asarray(kept, dtype=np.int64).copy(),
+    }
+
+
 @dataclasses.dataclass
 class PclConfig(CurriculumConfig):
-    """PCL options (specs/pcl.md §3): k candidates per slot, target τ."""
+    """PCL options (specs/pcl.md §3): k candidates per slot, target τ.
+
+    ``rescore_trained`` (diagnostic, off in paper runs): score the m trained prompts again just before and just
+    after each value update (two extra forward passes over m prompts) and log ``pcl/value/mse_after``, the MSE of
+    the updated V on the same (prompt, ȳ) pairs; both predictions go into the step's selection record.
+    """
 
     k: int = 4
     tau: float = 0.5
+    rescore_trained: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -121,6 +168,8 @@ class PclCurriculum(Curriculum):
         self.pending_values: np.ndarray | None = None
         self.select_metrics: dict[str, float] = {}
         self.trained_values: dict[int, float] = {}
+        # one record per selection, in order (new_selection_record): ~16 bytes per candidate and step
+        self.selections: list[dict[str, Any]] = []
 
     def select_next(self, ctx: RolloutContext) -> dict[str, float]:
         """Choose the next step's m prompts: k·m candidates, ``ctx.score``, keep the closest to τ."""
@@ -133,6 +182,7 @@ class PclCurriculum(Curriculum):
         clipped = np.clip(values, 0.0, 1.0)
         self.pending = candidates[keep]
         self.pending_values = values[keep]
+        self.selections.append(new_selection_record(ctx.step, cfg.tau, candidates, values, keep))
         self.select_metrics = {
             "pcl/select/abs_dev": float(np.mean(np.abs(clipped[keep] - cfg.tau))),
             "pcl/select/v_mean": float(clipped[keep].mean()),
@@ -148,6 +198,9 @@ class PclCurriculum(Curriculum):
             self.select_next(ctx)
         assert self.pending is not None and self.pending_values is not None
         idx, values = self.pending, self.pending_values
+        last = self.selections[-1] if self.selections else None
+        if last is not None and last["step"] is None and np.array_equal(last["candidates"][last["kept"]], idx):
+            last["step"] = int(ctx.step)
         groups = ctx.submit(idx, self.config.n)
         ctx.commit(groups)
         self.trained_values = {int(i): float(v) for i, v in zip(idx, values, strict=True)}
@@ -173,14 +226,41 @@ class PclCurriculum(Curriculum):
                 metrics["pcl/value/ev"] = ev
         return metrics
 
+    def record_value_step(
+        self,
+        step: int,
+        trained: np.ndarray,
+        targets: np.ndarray,
+        pred_before: np.ndarray | None = None,
+        pred_after: np.ndarray | None = None,
+    ) -> dict[str, Any] | None:
+        """Attach step ``step``'s value-update data to the record of the selection it trained (or ``None``).
+
+        Args:
+            step: the global step whose value update this is.
+            trained: sorted dataset indices of the trained prompts with rewards, shape ``(m',)``.
+            targets: their ȳ, shape ``(m',)``.
+            pred_before, pred_after: V on ``trained`` just before / after the update (``rescore_trained``).
+        """
+        record = next((r for r in reversed(self.selections) if r["step"] == step), None)
+        if record is None:
+            return None
+        record["trained"] = np.asarray(trained, dtype=np.int64).copy()
+        record["targets"] = np.asarray(targets, dtype=np.float64).copy()
+        for key, value in (("pred_before", pred_before), ("pred_after", pred_after)):
+            if value is not None:
+                record[key] = np.asarray(value, dtype=np.float64).copy()
+        return record
+
     def state_dict(self) -> dict[str, Any]:
-        """RNG, pass position, and the pending selection with its values and metrics."""
+        """RNG, pass position, the pending selection with its values and metrics, and the selection records."""
         return {
             "rng": self.rng.bit_generator.state,
             "sampler": self.sampler.state_dict(),
             "pending": None if self.pending is None else self.pending.copy(),
             "pending_values": None if self.pending_values is None else self.pending_values.copy(),
             "select_metrics": dict(self.select_metrics),
+            "selections": copy.deepcopy(self.selections),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -192,3 +272,5 @@ class PclCurriculum(Curriculum):
         values = state["pending_values"]
         self.pending_values = None if values is None else np.asarray(values, dtype=np.float64).copy()
         self.select_metrics = dict(state["select_metrics"])
+        # states written before selection records existed have none
+        self.selections = copy.deepcopy(list(state.get("selections", [])))

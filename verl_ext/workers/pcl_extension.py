@@ -4,16 +4,22 @@ Called by :class:`verl_ext.trainer.trainer.CurriculumTrainerSync` (``EXTENSIONS[
 while the rollout engine sleeps:
 
 - ``setup`` (end of ``_setup``): value ``TrainingWorker`` group on the global pool, ``reset()``, ``set_loss_fn``.
-- ``load``: ``<step_dir>/pcl_value`` (the curriculum's ``pending``/RNG/pass come from ``curriculum_state.pt``).
+- ``load``: ``<step_dir>/pcl_value`` (the curriculum's ``pending``/RNG/pass come from ``curriculum_state.pt``), then
+  checks the restored parameters against the digest written at save time.
 - ``on_init_end`` (before the first weight push wakes the rollout): first pick with V^{π_-1} unless resumed with
   a pending selection.
 - ``after_step`` (after the policy update, rollout asleep): one AdamW step of V on the m trained prompts' ȳ
   (V^{π_{t-1}} → V^{π_t}), then ``select_next``: k·m candidates, one forward, keep m → step t+1's batch.
-- ``save``: ``<step_dir>/pcl_value`` before the trainer writes verl's tracker file.
+- ``save``: ``<step_dir>/pcl_value`` (plus ``param_digest.json``) before the trainer writes verl's tracker file.
+
+The value model's parameter digest (:meth:`ValueWorkerGroup.param_digest`) is logged after initialisation, after
+each save and after a resume's load, so a log shows which weights a run started from and that a resume continued
+from exactly the saved ones.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from verl_ext.curriculum.base import Group
-from verl_ext.curriculum.pcl import PclCurriculum, value_targets
+from verl_ext.curriculum.pcl import PclCurriculum, mse_loss, value_targets
 from verl_ext.workers.prompts import PromptEncoder
 from verl_ext.workers.value_worker import (
     ValueWorkerGroup,
@@ -37,9 +43,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PCLExtension", "VALUE_CHECKPOINT_DIR"]
+__all__ = ["DIGEST_FILE", "PCLExtension", "VALUE_CHECKPOINT_DIR"]
 
 VALUE_CHECKPOINT_DIR = "pcl_value"
+# written next to verl's shards in <step_dir>/pcl_value: {"sha256": ..., "global_step": ...}
+DIGEST_FILE = "param_digest.json"
 
 
 class PCLExtension:
@@ -66,7 +74,12 @@ class PCLExtension:
         self.attach(trainer, ValueWorkerGroup(worker_group, head_activation, seed=int(config.curriculum.seed)))
         t0 = time.perf_counter()
         self.value.initialize()
-        logger.info("PCL value worker group ready (dp=%d) in %.1f s", self.value.dp_size, time.perf_counter() - t0)
+        logger.info(
+            "PCL value worker group ready (dp=%d) in %.1f s; parameter sha256 %s",
+            self.value.dp_size,
+            time.perf_counter() - t0,
+            self.value.param_digest(),
+        )
 
     def attach(self, trainer: CurriculumTrainerSync, value: ValueWorkerGroup) -> None:
         """Bind an existing value group and the prompt encoder (``setup`` without creating workers; tests)."""
@@ -82,19 +95,46 @@ class PCLExtension:
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
-        """Value model + optimizer into ``<step_dir>/pcl_value``."""
-        self._require().save(os.path.join(step_dir, VALUE_CHECKPOINT_DIR), global_step=int(trainer.global_steps))
+        """Value model + optimizer into ``<step_dir>/pcl_value``, and the parameter digest next to them."""
+        value = self._require()
+        path = os.path.join(step_dir, VALUE_CHECKPOINT_DIR)
+        step = int(trainer.global_steps)
+        value.save(path, global_step=step)
+        digest = value.param_digest()
+        with open(os.path.join(path, DIGEST_FILE), "w") as f:
+            json.dump({"sha256": digest, "global_step": step, "dp_size": value.dp_size}, f)
+        logger.info("PCL value model saved to %s at step %d; parameter sha256 %s", path, step, digest)
 
     def load(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
-        """Restore the value model written by :meth:`save` in the resumed step folder."""
+        """Restore the value model written by :meth:`save` in the resumed step folder and verify it bit-exactly.
+
+        Raises ``RuntimeError`` when the restored parameters' digest differs from the one recorded at save time
+        (a checkpoint without a digest file is loaded with a warning).
+        """
         path = os.path.join(step_dir, VALUE_CHECKPOINT_DIR)
         if not os.path.isdir(path):
             raise FileNotFoundError(
                 f"resuming PCL from {step_dir} but {path} is missing: the value model was not saved there; "
                 "start fresh (trainer.resume_mode=disable) or resume from a PCL checkpoint"
             )
-        self._require().load(path)
-        logger.info("PCL value model restored from %s", path)
+        value = self._require()
+        value.load(path)
+        digest = value.param_digest()
+        digest_path = os.path.join(path, DIGEST_FILE)
+        if not os.path.isfile(digest_path):
+            logger.warning("PCL value model restored from %s (no %s to verify it against); parameter sha256 %s",
+                           path, DIGEST_FILE, digest)  # fmt: skip
+            return
+        with open(digest_path) as f:
+            saved = json.load(f)
+        if saved["sha256"] != digest:
+            raise RuntimeError(
+                f"the value model restored from {path} differs from the one saved there at step "
+                f"{saved['global_step']} (parameter sha256 {digest} != {saved['sha256']}; saved with dp="
+                f"{saved.get('dp_size')}, now dp={value.dp_size}): resume with the same number of value workers, "
+                "or the checkpoint is damaged"
+            )
+        logger.info("PCL value model restored from %s; parameter sha256 %s (equal to the saved one)", path, digest)
 
     # ------------------------------------------------------------------ the loop
     def on_init_end(self, trainer: CurriculumTrainerSync) -> None:
@@ -106,18 +146,34 @@ class PCLExtension:
     def after_step(self, trainer: CurriculumTrainerSync, trained: Sequence[Group]) -> dict[str, float]:
         """Train V on this step's (prompt, ȳ) pairs, then select step t+1's prompts (specs/pcl.md §6).
 
-        Returns ``pcl/value/{loss,grad_norm}`` and ``pcl/time/{value_train_s,value_score_s}``; the selection's
-        ``pcl/select/*`` metrics are logged by the curriculum at the step that trains the selection.
+        Returns ``pcl/value/{loss,grad_norm}`` and ``pcl/time/{value_train_s,value_score_s}`` (with
+        ``rescore_trained`` also ``pcl/value/mse_after`` and ``pcl/time/value_rescore_s``); the selection's
+        ``pcl/select/*`` metrics are logged by the curriculum at the step that trains the selection. The step's
+        targets (and rescored predictions) are added to its selection record.
         """
         curriculum = self._curriculum(trainer)
         metrics: dict[str, float] = {}
         idx, ybar = value_targets(trained)
+        rescore = bool(curriculum.config.rescore_trained) and idx.size > 0
+        before = after = None
+        rescore_s = 0.0
+        if rescore:
+            t0 = time.perf_counter()
+            before = self.score(idx)
+            rescore_s += time.perf_counter() - t0
         t0 = time.perf_counter()
         if idx.size:
             metrics.update(self._require().train(self._encode(idx), ybar))
         else:
             logger.warning("step %s trained no scored prompts; the value model is not updated", trainer.global_steps)
         metrics["pcl/time/value_train_s"] = time.perf_counter() - t0
+        if rescore:
+            t0 = time.perf_counter()
+            after = self.score(idx)
+            rescore_s += time.perf_counter() - t0
+            metrics["pcl/value/mse_after"] = mse_loss(after, ybar)
+            metrics["pcl/time/value_rescore_s"] = rescore_s
+        curriculum.record_value_step(int(trainer.global_steps), idx, ybar, before, after)
         metrics["pcl/time/value_score_s"] = self._select(trainer, curriculum)
         return metrics
 

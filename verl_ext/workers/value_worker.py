@@ -12,6 +12,7 @@ Batches: one row per prompt, jagged ``input_ids``/``position_ids`` of the chat-t
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,9 @@ __all__ = [
     "build_value_batch",
     "build_worker_config",
     "create_value_worker_group",
+    "local_param_digest",
+    "release_device_cache",
+    "seed_worker",
     "split_value_model_node",
 ]
 
@@ -151,13 +155,60 @@ def _metric_value(value: Any) -> float:
     return float(value)
 
 
+def seed_worker(worker: Any, seed: int) -> None:
+    """Seed torch's RNG inside a worker (``Worker.execute_with_func_generator``) before its engine builds the model.
+
+    The value model's scalar head is freshly initialised by the HF loader from torch's global RNG, which verl's FSDP
+    engine seeds only under ``full_determinism``; without this, every run starts from a different head and picks a
+    different first batch for the same ``seed``.
+    """
+    del worker
+    torch.manual_seed(seed)
+
+
+def local_param_digest(worker: Any) -> str:
+    """SHA-256 of one ``TrainingWorker``'s local parameter shards (names, dtypes, shapes and bytes, in order).
+
+    Runs inside the worker (``Worker.execute_with_func_generator``). Each rank hashes what it holds -- FSDP2
+    ``DTensor`` local shards, FSDP1 flat parameters -- wherever they live (offloaded to host or on the device), so
+    the digest needs no collective and costs one read of the rank's parameters.
+    """
+    from verl.utils.device import get_torch_device
+
+    # verl offloads parameters with non-blocking device-to-host copies (utils/fsdp_utils.py
+    # offload_fsdp2_model_to_cpu: "a caller that reads the tensors on the host must synchronize first")
+    get_torch_device().synchronize()
+    h = hashlib.sha256()
+    for name, param in worker.engine.module.named_parameters():
+        t = param.detach()
+        t = t.to_local() if hasattr(t, "to_local") else t
+        t = t.to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}|{t.dtype}|{tuple(param.shape)}|{t.numel()}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def release_device_cache(worker: Any) -> None:
+    """Return the worker's cached, unused device memory to the driver (``Worker.execute_with_func_generator``).
+
+    With optimizer offload, verl's FSDP engine moves the optimizer states to the host *after* the model offload's
+    ``empty_cache`` (``FSDPEngine.to``), so their device blocks stay in this process's caching allocator; the
+    value workers are separate processes, so that memory would be missing when the colocated rollout wakes up.
+    """
+    from verl.utils.device import get_torch_device
+
+    del worker
+    get_torch_device().empty_cache()
+
+
 class ValueWorkerGroup:
     """Scoring, training and checkpoints of the prompt-value model over a ``TrainingWorker`` group.
 
     Args:
         worker_group: a ``RayWorkerGroup`` of ``TrainingWorker(model_type="value_model")``, not yet reset.
         head_activation: ``none`` (raw head output) or ``sigmoid``.
-        seed: seed handed to ``train_mini_batch`` (only orders rows; one mini-batch, one epoch).
+        seed: seeds the workers' torch RNG before the model is built (the head's initialisation) and is handed to
+            ``train_mini_batch`` (only orders rows; one mini-batch, one epoch).
     """
 
     def __init__(self, worker_group: Any, head_activation: str = "none", seed: int = 1) -> None:
@@ -169,7 +220,8 @@ class ValueWorkerGroup:
         self.dp_size = int(worker_group.world_size)
 
     def initialize(self) -> None:
-        """Build the engine (model, optimizer) on every worker and install the PCL loss."""
+        """Build the engine (model, optimizer) on every worker, from a seeded head, and install the PCL loss."""
+        self.wg.execute_all_sync("execute_with_func_generator", seed_worker, self.seed)
         self.wg.reset()
         # a partial of a module-level function pickles to the workers
         self.wg.set_loss_fn(functools.partial(pcl_value_loss, head_activation=self.head_activation))
@@ -197,11 +249,18 @@ class ValueWorkerGroup:
         )
         out = self.wg.train_mini_batch(td)
         out = out.get() if hasattr(out, "get") and not isinstance(out, TensorDict) else out
+        self.wg.execute_all_sync("execute_with_func_generator", release_device_cache)
         metrics = tu.get(out, "metrics")
         result = {"pcl/value/loss": _metric_value(metrics["loss"])}
         if "grad_norm" in metrics:
             result["pcl/value/grad_norm"] = _metric_value(metrics["grad_norm"])
         return result
+
+    def param_digest(self) -> str:
+        """SHA-256 over every rank's :func:`local_param_digest`, in rank order: equal iff all shards are bit-equal
+        (same dp layout). Used to check that a resume restored exactly the saved value model."""
+        per_rank = self.wg.execute_all_sync("execute_with_func_generator", local_param_digest)
+        return hashlib.sha256("".join(f"{r}:{d};" for r, d in enumerate(per_rank)).encode()).hexdigest()
 
     def save(self, path: str, global_step: int = 0) -> None:
         """``TrainingWorker.save_checkpoint`` (model, optimizer, RNG as the checkpoint config says)."""
@@ -210,3 +269,5 @@ class ValueWorkerGroup:
     def load(self, path: str) -> None:
         """``TrainingWorker.load_checkpoint`` from a folder written by :meth:`save`."""
         self.wg.load_checkpoint(path, None, False)
+        # the optimizer states were loaded on the device and offloaded after the cache was emptied
+        self.wg.execute_all_sync("execute_with_func_generator", release_device_cache)
