@@ -9,7 +9,7 @@ TORCH_CPU ?= torch==2.13.0
 PYTEST_ARGS ?=
 export VERL_EXT_CACHE ?= $(CURDIR)/data/cache
 
-.PHONY: help setup setup-gpu test test-fast test-e2e lint typecheck demo data configs check-scripts eval clean
+.PHONY: help setup setup-gpu test test-fast test-e2e lint typecheck demo demo-grpo data configs check-scripts eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,8 +46,13 @@ lint: setup  ## ruff check and format check
 typecheck: setup  ## mypy over verl_ext
 	$(VENV)/bin/mypy verl_ext --ignore-missing-imports
 
-demo: setup  ## train a tiny model on the synthetic task on CPU through verl's real trainer
-	bash scripts/demo_grpo.sh
+# `make demo DEMO_METHODS="grpo cures" DEMO_STEPS=20 DEMO_ARGS="actor_rollout_ref.actor.optim.lr=5e-5"`
+DEMO_ARGS ?=
+demo: setup  ## CPU: GRPO, CurES and PCL train a tiny model on the synthetic task; comparison table and plot
+	PYTHON=$(abspath $(PY)) bash scripts/demo.sh $(DEMO_ARGS)
+
+demo-grpo: setup  ## CPU: verl's stock GRPO trainer on the same task, then a resume from its checkpoint
+	PYTHON=$(abspath $(PY)) bash scripts/demo_grpo.sh $(DEMO_ARGS)
 
 data: setup  ## prepare the training and evaluation sets into $$DATA_DIR (needs the Hugging Face hub)
 	bash scripts/prepare_all.sh

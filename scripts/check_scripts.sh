@@ -9,7 +9,7 @@ cd "$REPO"
 LOG_DIR=${LOG_DIR:-$(mktemp -d)}
 DRY_ENV=(DRY_RUN=1 HEAD_ADDRESS=127.0.0.1:6379)
 
-mapfile -t scripts < <(ls scripts/launch.sh scripts/ray_cluster/*.sh scripts/slurm/*.sbatch recipes/*/run_*.sh)
+mapfile -t scripts < <(ls scripts/launch.sh scripts/demo.sh scripts/ray_cluster/*.sh scripts/slurm/*.sbatch recipes/*/run_*.sh)
 failed=()
 
 for script in "${scripts[@]}"; do

@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(
     [
         ROOT / "scripts" / "launch.sh",
+        ROOT / "scripts" / "demo.sh",
         *(ROOT / "scripts" / "ray_cluster").glob("*.sh"),
         ROOT / "scripts" / "slurm" / "train.sbatch",
         *(ROOT / "recipes").glob("*/run_*.sh"),

@@ -1,6 +1,8 @@
 """Read logged training metrics into a step-indexed DataFrame, whatever the logger was.
 
-Accepted: the project's JSON-lines log (one object per step with ``"step"`` and metric names), a wandb CSV export
+Accepted: JSON lines, either flat (one object per step with ``"step"`` and metric names) or as verl's own ``file``
+tracking backend writes them (``trainer.logger=[console,file]``, ``verl/utils/tracking.py`` ``FileLogger``:
+``{"step": s, "data": {metric: value}}`` at ``$VERL_FILE_LOGGER_PATH``), a wandb CSV export
 (columns ``_step``/``Step`` and ``<run> - <metric>``, ``__MIN``/``__MAX`` companions dropped) and tensorboard event
 files (a run folder or one ``events.out.tfevents.*`` file, read with tensorboard's ``EventAccumulator``). Also the
 per-step CurES allocation dump: JSON lines ``{"step": s, "phat": [...], "n": [...]}``.
@@ -43,6 +45,8 @@ def _load_jsonl(path: Path) -> pd.DataFrame:
             rec = json.loads(line)
         except json.JSONDecodeError as err:
             raise ValueError(f"{path}:{lineno}: not a JSON object per line ({err})") from err
+        if isinstance(rec.get("data"), dict):  # verl's FileLogger nests the metrics under "data"
+            rec = {**rec["data"], "step": rec.get("step")}
         rows.append({k: v for k, v in rec.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
     return _finalise(pd.DataFrame(rows), path)
 

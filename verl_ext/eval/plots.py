@@ -57,10 +57,11 @@ def _save(fig: plt.Figure, out: Path) -> Path:
 
 
 def plot_runs(runs: Mapping[str, pd.DataFrame], metrics: Sequence[str], out: Path, x: str = "step",
-              title: str | None = None) -> Path | None:  # fmt: skip
+              title: str | None = None, ncols: int | None = None) -> Path | None:  # fmt: skip
     """One panel per metric, one line per run (label → step-indexed metrics), against step or Time.
 
-    Returns the PNG path, or None when no run logged any of the metrics (or the Time column for x = Time).
+    Panels fill a grid of ``ncols`` columns (default: one row). Returns the PNG path, or None when no run logged any
+    of the metrics (or the Time column for x = Time).
     """
     present = [m for m in metrics if any(is_finite_series(df, m) for df in runs.values())]
     if x != "step" and not any(x in df.columns for df in runs.values()):
@@ -69,8 +70,12 @@ def plot_runs(runs: Mapping[str, pd.DataFrame], metrics: Sequence[str], out: Pat
     if not present:
         logger.warning("no run logged any of %s; skipped %s", list(metrics), out)
         return None
-    fig, axes = plt.subplots(1, len(present), figsize=(5.5 * len(present), 4), squeeze=False)
-    for ax, metric in zip(axes[0], present):
+    cols = min(ncols or len(present), len(present))
+    rows = -(-len(present) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(present) :]:
+        ax.set_visible(False)  # the grid's unused cells
+    for ax, metric in zip(axes.flat, present):
         for label, df in runs.items():
             if is_finite_series(df, metric) and (x == "step" or x in df.columns):
                 ax.plot(*_xy(df, metric, x), label=label, linewidth=1.5)
