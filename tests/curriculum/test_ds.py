@@ -90,7 +90,7 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
 def test_bad_hyper_parameters_name_the_fix() -> None:
     with pytest.raises(ValueError, match="curriculum.k must be an integer >= 1"):
         DSConfig(k=0)
-    with pytest.raises(ValueError, match="lower curriculum.k or data.train_batch_size"):
+    with pytest.raises(ValueError, match=r"k·m candidates = 256 distinct prompts per step but the pool has 200"):
         DynamicSampling(DSConfig(batch_size=64, k=4), 200)
     with pytest.raises(ValueError, match="valid options"):
         build_curriculum("ds", {"kk": 2}, 100)

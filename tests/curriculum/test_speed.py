@@ -160,5 +160,5 @@ def test_bad_hyper_parameters_name_the_fix() -> None:
         SpeedConfig(k=0)
     with pytest.raises(ValueError, match="max_staleness_steps"):
         SpeedConfig(max_staleness_steps=-1)
-    with pytest.raises(ValueError, match="lower curriculum.k"):
+    with pytest.raises(ValueError, match=r"k·m screened = 256 distinct prompts per step but the pool has 100"):
         Speed(SpeedConfig(batch_size=64, k=4), 100)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
-from verl_ext.curriculum.filtering import RoundLog, draw_fresh, get_rng_state, set_rng_state
-from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.filtering import RoundLog, draw_fresh
+from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["DSConfig", "DynamicSampling"]
@@ -40,21 +40,15 @@ class DSConfig(CurriculumConfig):
 
 
 @register_curriculum("ds")
-class DynamicSampling(Curriculum):
+class DynamicSampling(PassSampling, Curriculum):
     """DS selector: m informative groups per step out of whole rounds of k·m candidates (PCL Alg. 4)."""
 
     config_class = DSConfig
 
     def __init__(self, config: DSConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
-        if config.k * config.batch_size > num_prompts:
-            raise ValueError(
-                f"a DS round needs k·m = {config.k}·{config.batch_size} = {config.k * config.batch_size} distinct "
-                f"prompts but the pool has {num_prompts}; lower curriculum.k or data.train_batch_size"
-            )
         self.config: DSConfig = config
-        self.rng = np.random.default_rng(config.seed)
-        self.sampler = PassSampler(num_prompts, self.rng)
+        self.init_pass(num_prompts, config.seed, config.k * config.batch_size, "a DS round: k·m candidates")
         self.totals = dict.fromkeys(_COUNTERS, 0)
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
@@ -113,9 +107,8 @@ class DynamicSampling(Curriculum):
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler and cumulative counters."""
-        return {"rng": get_rng_state(self.rng), "sampler": self.sampler.state_dict(), "totals": dict(self.totals)}
+        return {**self.pass_state(), "totals": dict(self.totals)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        set_rng_state(self.rng, state["rng"])
-        self.sampler.load_state_dict(state["sampler"])
+        self.load_pass_state(state)
         self.totals = {key: int(state["totals"][key]) for key in _COUNTERS}

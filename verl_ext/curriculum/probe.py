@@ -8,14 +8,13 @@ release every probe group and train on n **fresh** responses of the kept prompts
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.pcl import select_closest
-from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["ProbeConfig", "ProbeCurriculum"]
@@ -44,21 +43,15 @@ class ProbeConfig(CurriculumConfig):
 
 
 @register_curriculum("probe")
-class ProbeCurriculum(Curriculum):
+class ProbeCurriculum(PassSampling, Curriculum):
     """Probe k·m candidates, keep the m nearest τ_p, train on fresh responses."""
 
     config_class = ProbeConfig
 
     def __init__(self, config: ProbeConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
-        if config.k * config.batch_size > num_prompts:
-            raise ValueError(
-                f"k·m = {config.k * config.batch_size} candidates exceed the pool of {num_prompts}; lower curriculum.k "
-                "or data.train_batch_size"
-            )
         self.config: ProbeConfig = config
-        self.rng = np.random.default_rng(config.seed)
-        self.sampler = PassSampler(num_prompts, self.rng)
+        self.init_pass(num_prompts, config.seed, config.k * config.batch_size, "k·m candidates")
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Probe, select, release the probes, submit fresh responses for the kept prompts and commit them."""
@@ -86,12 +79,3 @@ class ProbeCurriculum(Curriculum):
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
         """No state: shared metrics of the trained (fresh) groups."""
         return trained_group_metrics(trained)
-
-    def state_dict(self) -> dict[str, Any]:
-        """RNG state and pass position."""
-        return {"rng": self.rng.bit_generator.state, "sampler": self.sampler.state_dict()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`."""
-        self.rng.bit_generator.state = state["rng"]
-        self.sampler.load_state_dict(state["sampler"])

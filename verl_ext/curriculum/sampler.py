@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PassSampler"]
+__all__ = ["PassSampler", "PassSampling"]
 
 
 class PassSampler:
@@ -81,3 +82,41 @@ class PassSampler:
         self._pos = int(state["pos"])
         self.data_epoch = int(state["data_epoch"])
         self.dropped_at_pass_end = int(state["dropped_at_pass_end"])
+
+
+class PassSampling:
+    """Mixin of the strategies that draw prompts from one seeded pass permutation (uniform, probe, DS, SPEED).
+
+    Holds the single generator (``rng``) and the :class:`PassSampler` drawing from it, refuses a pool too small for
+    one step, and checkpoints both under the keys ``rng`` and ``sampler``.
+    """
+
+    rng: np.random.Generator
+    sampler: PassSampler
+
+    def init_pass(self, num_prompts: int, seed: int, per_step: int, what: str) -> None:
+        """Seed ``rng`` and the sampler; ``per_step`` distinct prompts (described by ``what``) are drawn per step."""
+        if per_step > num_prompts:
+            raise ValueError(
+                f"{what} = {per_step} distinct prompts per step but the pool has {num_prompts}; "
+                "lower data.train_batch_size (or curriculum.k where the method has one), or use a larger dataset"
+            )
+        self.rng = np.random.default_rng(seed)
+        self.sampler = PassSampler(num_prompts, self.rng)
+
+    def pass_state(self) -> dict[str, Any]:
+        """``{"rng": bit-generator state (deep copy), "sampler": pass state}``."""
+        return {"rng": copy.deepcopy(self.rng.bit_generator.state), "sampler": self.sampler.state_dict()}
+
+    def load_pass_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`pass_state` in place (the sampler keeps sharing the restored generator)."""
+        self.rng.bit_generator.state = copy.deepcopy(dict(state["rng"]))
+        self.sampler.load_state_dict(state["sampler"])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The whole state of a strategy whose only state is its pass (uniform, probe)."""
+        return self.pass_state()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.load_pass_state(state)

@@ -25,8 +25,8 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
-from verl_ext.curriculum.filtering import RoundLog, draw_fresh, get_rng_state, set_rng_state
-from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.filtering import RoundLog, draw_fresh
+from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["SpeedConfig", "Speed"]
@@ -75,21 +75,15 @@ class _Item:
 
 
 @register_curriculum("speed")
-class Speed(Curriculum):
+class Speed(PassSampling, Curriculum):
     """SPEED selector (screen n_init, continue 0 < p̂_init < 1 to n, train m complete groups)."""
 
     config_class = SpeedConfig
 
     def __init__(self, config: SpeedConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
-        if config.k * config.batch_size > num_prompts:
-            raise ValueError(
-                f"a SPEED round screens k·m = {config.k * config.batch_size} distinct prompts but the pool has "
-                f"{num_prompts}; lower curriculum.k or data.train_batch_size"
-            )
         self.config: SpeedConfig = config
-        self.rng = np.random.default_rng(config.seed)
-        self.sampler = PassSampler(num_prompts, self.rng)
+        self.init_pass(num_prompts, config.seed, config.k * config.batch_size, "a SPEED round: k·m screened")
         self._acc: list[_Item] = []  # pipelined carry: accepted, awaiting continuation
         self._done: list[_Item] = []  # pipelined carry: finished surplus
         self._carry_dropped_on_resume = 0
@@ -204,13 +198,11 @@ class Speed(Curriculum):
         """RNG and pass sampler. The pipelined carry is not saved (its groups live in the trainer's step
         buffers); only its size, reported after a resume as ``speed/carry_dropped_on_resume``."""
         return {
-            "rng": get_rng_state(self.rng),
-            "sampler": self.sampler.state_dict(),
+            **self.pass_state(),
             "carry_size": len(self._acc) + len(self._done),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        set_rng_state(self.rng, state["rng"])
-        self.sampler.load_state_dict(state["sampler"])
+        self.load_pass_state(state)
         self._acc, self._done = [], []
         self._carry_dropped_on_resume = int(state["carry_size"])

@@ -8,13 +8,12 @@ Also hosts :func:`trained_group_metrics`, the shared ``curriculum/`` metrics eve
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
-from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.sampler import PassSampling
 
 __all__ = ["UniformConfig", "UniformCurriculum", "group_counts", "trained_group_metrics"]
 
@@ -61,20 +60,14 @@ class UniformConfig(CurriculumConfig):
 
 
 @register_curriculum("uniform")
-class UniformCurriculum(Curriculum):
+class UniformCurriculum(PassSampling, Curriculum):
     """Next m prompts of the pass permutation, n responses each, all trained."""
 
     config_class = UniformConfig
 
     def __init__(self, config: UniformConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
-        if config.batch_size > num_prompts:
-            raise ValueError(
-                f"batch_size={config.batch_size} exceeds the pool of {num_prompts} prompts; "
-                "lower data.train_batch_size or use a larger dataset"
-            )
-        self.rng = np.random.default_rng(config.seed)
-        self.sampler = PassSampler(num_prompts, self.rng)
+        self.init_pass(num_prompts, config.seed, config.batch_size, "data.train_batch_size")
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Submit the next m prompts with n responses each and commit them all."""
@@ -91,12 +84,3 @@ class UniformCurriculum(Curriculum):
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
         """No state to update; report the shared metrics of the trained groups."""
         return trained_group_metrics(trained)
-
-    def state_dict(self) -> dict[str, Any]:
-        """RNG state and pass position."""
-        return {"rng": self.rng.bit_generator.state, "sampler": self.sampler.state_dict()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` (the sampler shares the restored generator)."""
-        self.rng.bit_generator.state = state["rng"]
-        self.sampler.load_state_dict(state["sampler"])
