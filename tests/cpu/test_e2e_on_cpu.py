@@ -19,7 +19,15 @@ def _assert_ok(run) -> None:
 
 
 def test_grpo_two_steps_learns(tmp_path: Path, main_ppo) -> None:
-    run = main_ppo(tmp_path, "trainer.total_training_steps=2", "trainer.save_freq=-1")
+    # 16 prompts a step: with 4 (the demo's batch) every group came out all-correct or all-wrong at one step of a CI
+    # run (about 0.55**4 = 9 % per step on this policy); with 16 that chance is 0.55**16 < 1e-4
+    run = main_ppo(
+        tmp_path,
+        "data.train_batch_size=16",
+        "actor_rollout_ref.actor.ppo_mini_batch_size=16",
+        "trainer.total_training_steps=2",
+        "trainer.save_freq=-1",
+    )
     _assert_ok(run)
     assert sorted(run.steps) == [1, 2]
     for step, m in run.steps.items():
