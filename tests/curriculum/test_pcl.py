@@ -15,6 +15,7 @@ from verl_ext.curriculum.base import Group, build_curriculum
 from verl_ext.curriculum.pcl import (
     PclConfig,
     PclCurriculum,
+    diagnostic_ev,
     explained_variance,
     mse_loss,
     select_closest,
@@ -178,3 +179,58 @@ def test_pcl_needs_a_value_model() -> None:
     cur = PclCurriculum(PclConfig(batch_size=2, n=4), 10)
     with pytest.raises(NotImplementedError, match="value_fn"):
         cur.run_step(FakeRolloutContext(np.full(10, 0.5), seed=0))
+
+
+def test_diagnostic_ev_by_hand() -> None:
+    values = np.array([0.2, 0.6, 0.9])
+    rewards = np.array([[0, 0, 1, 0], [1, 0, 1, 1], [1, 1, 1, 1]], dtype=float)
+    out = diagnostic_ev(values, rewards, (1, 2))
+    p = np.array([0.25, 0.75, 1.0])  # 4-response means
+    var_p = np.var(p)  # ddof 0
+    assert out["pcl/diag/ev"] == pytest.approx(1 - np.var(p - values) / var_p)
+    assert out["pcl/diag/ev_rollouts_1"] == pytest.approx(1 - np.var(p - np.array([0.0, 1.0, 1.0])) / var_p)
+    assert out["pcl/diag/ev_rollouts_2"] == pytest.approx(1 - np.var(p - np.array([0.0, 0.5, 1.0])) / var_p)
+    # Var(p) = 0: EV undefined, left out rather than logged as NaN
+    assert diagnostic_ev(values, np.ones((3, 4)), (1,)) == {}
+    with pytest.raises(ValueError, match="ev_rollouts_8"):
+        diagnostic_ev(values, rewards, (8,))
+
+
+def test_pcl_diagnostic_is_off_the_training_path() -> None:
+    """diag_every=2: before steps 3 and 5, 20 random prompts x 8 responses are scored, generated and released;
+    what is trained and the checkpointed pass are exactly those of the run without the diagnostic."""
+    rates = np.random.default_rng(5).uniform(0, 1, 60)
+    params = {"batch_size": 4, "n": 4, "k": 2, "seed": 3}
+    plain = build_curriculum("pcl", params, 60)
+    diag = build_curriculum("pcl", {**params, "diag_every": 2, "diag_prompts": 20, "diag_n": 8}, 60)
+    ctx_plain = FakeRolloutContext(rates, seed=0, value_fn=_value_fn(60))
+    ctx_diag = FakeRolloutContext(rates, seed=0, value_fn=_value_fn(60))
+    metrics = []
+    for _ in range(5):
+        plain.run_step(ctx_plain)
+        metrics.append(diag.run_step(ctx_diag))
+        assert [c[1].tolist() for c in ctx_diag.record.calls if c[0] == "submit"] == [
+            c[1].tolist() for c in ctx_plain.record.calls
+        ]
+        plain.observe(ctx_plain.committed_with_rewards())
+        diag.observe(ctx_diag.committed_with_rewards())
+        if ctx_diag.step in (3, 5):
+            ((method, idx, n), _) = ctx_diag.record.calls
+            assert method == "generate" and idx.size == 20 and np.unique(idx).size == 20 and np.all(n == 8)
+            assert len(ctx_diag.record.released) == 20
+        else:
+            assert len(ctx_diag.record.calls) == 1
+        ctx_plain.new_step()
+        ctx_diag.new_step()
+    assert [("pcl/diag/ev_rollouts_8" in m) for m in metrics] == [False, False, True, False, True]
+    assert metrics[2]["pcl/diag/responses"] == 160.0
+    state = diag.state_dict()
+    assert state["sampler"]["perm"].tolist() == plain.state_dict()["sampler"]["perm"].tolist()
+    again = build_curriculum("pcl", {**params, "diag_every": 2, "diag_prompts": 20, "diag_n": 8}, 60)
+    again.load_state_dict(state)
+    assert again.diag_rng.integers(1 << 30) == diag.diag_rng.integers(1 << 30)
+
+
+def test_pcl_diagnostic_config_errors() -> None:
+    with pytest.raises(ValueError, match="diag_n=4 >= 8"):
+        PclConfig(diag_every=8, diag_n=4)

@@ -29,6 +29,7 @@ __all__ = [
     "PclConfig",
     "PclCurriculum",
     "explained_variance",
+    "diagnostic_ev",
     "mse_loss",
     "new_selection_record",
     "select_closest",
@@ -70,6 +71,32 @@ def explained_variance(p: np.ndarray, v: np.ndarray) -> float:
     if var_p == 0.0:
         return float("nan")
     return 1.0 - float(np.var(pp - vv)) / var_p
+
+
+def diagnostic_ev(values: np.ndarray, rewards: np.ndarray, rollouts: Sequence[int]) -> dict[str, float]:
+    """The explained-variance diagnostic of specs/pcl.md §7 (PCL Fig. 7) on fresh, unfiltered prompts.
+
+    Args:
+        values: V's predictions, shape ``(P,)``.
+        rewards: binary rewards, shape ``(P, n)`` (n responses per prompt, in generation order).
+        rollouts: the j of ``ev_rollouts_j``, each ``<= n``.
+
+    Returns:
+        ``pcl/diag/ev``: Eq. 3 with p = the n-response mean and V as predictor; ``pcl/diag/ev_rollouts_j``: Eq. 3
+        with the mean of the first j responses as predictor of the same p (the spec's definition: the j responses
+        are part of p). NaN entries (Var(p) = 0) are left out.
+    """
+    r = np.asarray(rewards, dtype=np.float64)
+    v = np.asarray(values, dtype=np.float64)
+    if r.ndim != 2 or v.shape != (r.shape[0],):
+        raise ValueError(f"rewards must be (P, n) and values (P,), got {r.shape} and {v.shape}")
+    p = r.mean(axis=1)
+    out = {"pcl/diag/ev": explained_variance(p, v)}
+    for j in rollouts:
+        if not 1 <= j <= r.shape[1]:
+            raise ValueError(f"ev_rollouts_{j}: j must lie in [1, {r.shape[1]}] (responses per diagnostic prompt)")
+        out[f"pcl/diag/ev_rollouts_{j}"] = explained_variance(p, r[:, :j].mean(axis=1))
+    return {k: val for k, val in out.items() if not np.isnan(val)}
 
 
 def mse_loss(values: np.ndarray, targets: np.ndarray) -> float:
@@ -127,6 +154,9 @@ def new_selection_record(
     }
 
 
+DIAG_ROLLOUTS = (1, 2, 3, 4, 8)  # the j of pcl/diag/ev_rollouts_j (specs/pcl.md §7, Fig. 7)
+
+
 @dataclasses.dataclass
 class PclConfig(CurriculumConfig):
     """PCL options (specs/pcl.md §3): k candidates per slot, target τ.
@@ -134,11 +164,20 @@ class PclConfig(CurriculumConfig):
     ``rescore_trained`` (diagnostic, off in paper runs): score the m trained prompts again just before and just
     after each value update (two extra forward passes over m prompts) and log ``pcl/value/mse_after``, the MSE of
     the updated V on the same (prompt, ȳ) pairs; both predictions go into the step's selection record.
+
+    ``diag_every`` (0 = off, the default; the paper's figure used 8): after every ``diag_every``-th step's value
+    update, score ``diag_prompts`` random prompts of the whole pool (own RNG stream, not the pass) with the updated
+    V while the rollout sleeps (specs/pcl.md §6); at the next step's start, with the rollout awake, generate
+    ``diag_n`` responses each from the new policy and log :func:`diagnostic_ev` at that step. Its responses are
+    never trained and count in ``curriculum/responses``.
     """
 
     k: int = 4
     tau: float = 0.5
     rescore_trained: bool = False
+    diag_every: int = 0
+    diag_prompts: int = 256
+    diag_n: int = 16
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -146,6 +185,11 @@ class PclConfig(CurriculumConfig):
             raise ValueError(f"curriculum.k={self.k} must be >= 1 (candidates = k·m; k=1 is plain GRPO order)")
         if not 0.0 <= self.tau <= 1.0:
             raise ValueError(f"curriculum.tau={self.tau} must lie in [0, 1] (target prompt accuracy)")
+        if self.diag_every < 0 or self.diag_prompts < 2 or self.diag_n < max(DIAG_ROLLOUTS):
+            raise ValueError(
+                f"curriculum diagnostic: diag_every={self.diag_every} must be >= 0 (0 = off), "
+                f"diag_prompts={self.diag_prompts} >= 2, diag_n={self.diag_n} >= {max(DIAG_ROLLOUTS)}"
+            )
 
 
 @register_curriculum("pcl")
@@ -170,6 +214,9 @@ class PclCurriculum(Curriculum):
         self.trained_values: dict[int, float] = {}
         # one record per selection, in order (new_selection_record): ~16 bytes per candidate and step
         self.selections: list[dict[str, Any]] = []
+        # the diagnostic's own stream: drawing its prompts never moves the pass or the selection RNG
+        self.diag_rng = np.random.default_rng([config.seed, 0xD1A6])
+        self.diag_pending: tuple[np.ndarray, np.ndarray] | None = None  # (prompts, V) scored, not yet rolled out
 
     def select_next(self, ctx: RolloutContext) -> dict[str, float]:
         """Choose the next step's m prompts: k·m candidates, ``ctx.score``, keep the closest to τ."""
@@ -190,10 +237,38 @@ class PclCurriculum(Curriculum):
             "pcl/candidates": float(candidates.size),
             "pcl/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
         }
+        every = cfg.diag_every
+        if every > 0 and ctx.step >= 1 and ctx.step % every == 0:
+            self.score_diagnostic(ctx)
         return dict(self.select_metrics)
 
+    def score_diagnostic(self, ctx: RolloutContext) -> None:
+        """First half of the EV diagnostic (:class:`PclConfig`), with :meth:`select_next` after the value update
+        (rollout asleep): score ``diag_prompts`` random prompts with the just-updated V."""
+        size = min(self.config.diag_prompts, self.num_prompts)
+        idx = np.sort(self.diag_rng.choice(self.num_prompts, size=size, replace=False)).astype(np.int64)
+        self.diag_pending = (idx, np.asarray(ctx.score(idx), dtype=np.float64))
+
+    def run_diagnostic(self, ctx: RolloutContext) -> dict[str, float]:
+        """Second half, at the next step's start (rollout awake): ``diag_n`` responses per scored prompt from the
+        new policy, released (never trained), then :func:`diagnostic_ev`."""
+        assert self.diag_pending is not None
+        idx, values = self.diag_pending
+        groups = ctx.generate(idx, self.config.diag_n)
+        ctx.release(groups)
+        self.diag_pending = None
+        by_index = {g.index: np.asarray(g.rewards, dtype=np.float64) for g in groups}
+        rewards = np.stack([by_index[int(i)] for i in idx])
+        return {
+            **diagnostic_ev(values, rewards, DIAG_ROLLOUTS),
+            "pcl/diag/prompts": float(idx.size),
+            "pcl/diag/responses": float(rewards.size),
+        }
+
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
-        """Submit the pending prompts (selecting now if none) with n responses each and commit them."""
+        """Submit the pending prompts (selecting now if none) with n responses each and commit them; first the
+        rollouts of a scored EV diagnostic, if one is pending."""
+        diag = self.run_diagnostic(ctx) if self.diag_pending is not None else {}
         if self.pending is None:
             self.select_next(ctx)
         assert self.pending is not None and self.pending_values is not None
@@ -207,6 +282,7 @@ class PclCurriculum(Curriculum):
         self.pending, self.pending_values = None, None
         return {
             **self.select_metrics,
+            **diag,
             "curriculum/prompts_rolled_out": float(idx.size),
             "curriculum/responses": float(idx.size * self.config.n),
             "curriculum/gen_rounds": 1.0,
@@ -261,6 +337,8 @@ class PclCurriculum(Curriculum):
             "pending_values": None if self.pending_values is None else self.pending_values.copy(),
             "select_metrics": dict(self.select_metrics),
             "selections": copy.deepcopy(self.selections),
+            "diag_rng": copy.deepcopy(self.diag_rng.bit_generator.state),
+            "diag_pending": copy.deepcopy(self.diag_pending),
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -274,3 +352,6 @@ class PclCurriculum(Curriculum):
         self.select_metrics = dict(state["select_metrics"])
         # states written before selection records existed have none
         self.selections = copy.deepcopy(list(state.get("selections", [])))
+        if "diag_rng" in state:  # absent in states written before the diagnostic existed
+            self.diag_rng.bit_generator.state = copy.deepcopy(dict(state["diag_rng"]))
+            self.diag_pending = copy.deepcopy(state["diag_pending"])
