@@ -58,11 +58,8 @@ if [[ "${DRY_RUN}" == "1" ]]; then
   VAL=${VERL_EXT_CACHE}/dry-run/val.parquet
 else
   echo "[demo] assets (cached under ${VERL_EXT_CACHE}; the first build trains the tiny policy, ~10 min on 2 cores)"
-  ASSETS_JSON=$("${PYTHON}" scripts/make_tiny_assets.py --json | tail -n 1)
-  asset() { "${PYTHON}" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "${ASSETS_JSON}" "$1"; }
-  POLICY=$(asset policy)
-  TRAIN=$(asset train)
-  VAL=$(asset val)
+  ASSETS=$("${PYTHON}" scripts/make_tiny_assets.py --shell | tail -n 3)
+  eval "${ASSETS}"  # POLICY=, TRAIN=, VAL= (shell-quoted paths)
 fi
 
 # Shared by every method, so the curriculum is the only difference (the model/dataset groups of each recipe's

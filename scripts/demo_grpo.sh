@@ -19,11 +19,8 @@ export HF_HUB_OFFLINE=1 RAY_DEDUP_LOGS=0 PYTHONUNBUFFERED=1
 
 cd "${REPO_DIR}"
 echo "[demo] assets (cached under ${VERL_EXT_CACHE}; the first build trains the tiny policy, ~10 min on 2 cores)"
-ASSETS_JSON=$("${PYTHON}" scripts/make_tiny_assets.py --json | tail -n 1)
-asset() { "${PYTHON}" -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "${ASSETS_JSON}" "$1"; }
-POLICY=$(asset policy)
-TRAIN=$(asset train)
-VAL=$(asset val)
+ASSETS=$("${PYTHON}" scripts/make_tiny_assets.py --shell | tail -n 3)
+eval "${ASSETS}"  # POLICY=, TRAIN=, VAL= (shell-quoted paths)
 
 COMMON=(
   --config-path "${REPO_DIR}/configs" --config-name demo_grpo

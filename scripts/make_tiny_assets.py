@@ -2,6 +2,7 @@
 
     python scripts/make_tiny_assets.py            # first run: a few minutes on 2 cores; later runs: instant
     python scripts/make_tiny_assets.py --steps 800 --hidden-size 64
+    eval "$(python scripts/make_tiny_assets.py --shell | tail -n 3)"   # sets POLICY, TRAIN, VAL (the demo scripts)
 
 Prints the paths of the Qwen2.5 tokenizer, the arithmetic-domain tokenizer, the warmed-up policy and the synthetic
 train/val parquet files, then the policy's measured success rates (temperature-1 sampling) per difficulty.
@@ -13,32 +14,40 @@ import argparse
 import dataclasses
 import json
 import logging
+import shlex
 import time
 
 from verl_ext.testing.assets import DemoSpec, build_demo_assets
 
 
-def _parse() -> tuple[DemoSpec, bool]:
+def _parse() -> tuple[DemoSpec, str]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(DemoSpec):
         flag = "--" + field.name.replace("_", "-")
         parser.add_argument(flag, type=type(field.default), default=field.default, help=f"default {field.default}")
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    form = parser.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    form.add_argument("--shell", action="store_true", help="print POLICY=, TRAIN=, VAL= lines for a shell's eval")
     args = vars(parser.parse_args())
-    as_json = args.pop("json")
-    return DemoSpec(**args), as_json
+    as_json, as_shell = args.pop("json"), args.pop("shell")
+    output = "json" if as_json else "shell" if as_shell else "text"
+    return DemoSpec(**args), output
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spec, as_json = _parse()
+    spec, output = _parse()
     start = time.perf_counter()
     assets = build_demo_assets(spec)
     out = {k: str(v) for k, v in dataclasses.asdict(assets).items() if k != "report"}
     out["report"] = assets.report
     out["wall_seconds"] = round(time.perf_counter() - start, 1)
-    if as_json:
+    if output == "json":
         print(json.dumps(out))
+        return
+    if output == "shell":
+        for var, key in (("POLICY", "policy"), ("TRAIN", "train"), ("VAL", "val")):
+            print(f"{var}={shlex.quote(out[key])}")
         return
     for name in ("qwen_tokenizer", "arith_tokenizer", "policy", "train", "val"):
         print(f"{name:16s} {out[name]}")

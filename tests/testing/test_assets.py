@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from dataclasses import asdict
@@ -42,3 +43,12 @@ def test_cli_prints_paths_and_report() -> None:
     result = json.loads(out.strip().splitlines()[-1])
     assert result["policy"] == str(build_demo_assets(SMALL).policy)
     assert set(result["report"]) >= {"train", "val", "train_seconds"}
+    # --shell: what scripts/demo.sh evals (paths shell-quoted)
+    shell = subprocess.run([sys.executable, "scripts/make_tiny_assets.py", "--shell", *args], cwd=REPO, check=True,
+                           capture_output=True, text=True).stdout  # fmt: skip
+    lines = dict(line.split("=", 1) for line in shell.strip().splitlines()[-3:])
+    assert [shlex.split(lines[k])[0] for k in ("POLICY", "TRAIN", "VAL")] == [
+        result["policy"],
+        result["train"],
+        result["val"],
+    ]

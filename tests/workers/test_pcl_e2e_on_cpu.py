@@ -58,6 +58,8 @@ def _run(assets, ckpt: Path, steps: int, log_file: Path) -> str:
         f"trainer.default_local_dir={ckpt}",
         f"curriculum.params.k={K}", f"curriculum.params.tau={TAU}", "curriculum.params.rescore_trained=true",
         "curriculum.value_model.optim.lr=1e-4", "curriculum.value_model.optim.betas=[0.0,0.999]",
+        # the EV diagnostic after every step: 8 random prompts scored after the value update, 8 rollouts next step
+        "curriculum.params.diag_every=1", "curriculum.params.diag_prompts=8", "curriculum.params.diag_n=8",
     ]  # fmt: skip
     env = dict(os.environ, HF_HUB_OFFLINE="1", RAY_DEDUP_LOGS="0")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -108,6 +110,12 @@ def test_pcl_three_steps_and_bit_exact_resume_through_main_pcl(tmp_path):
         missing = [name for name in METRICS if name not in values]
         assert not missing, (step, missing)
         assert values["pcl/candidates"] == K * M
+        # 5. the EV diagnostic scored after step t's value update is rolled out and logged at step t + 1
+        if step == 1:
+            assert "pcl/diag/prompts" not in values
+        else:
+            assert values["pcl/diag/prompts"] == 8 and values["pcl/diag/responses"] == 64, values
+            assert -10.0 < values["pcl/diag/ev_rollouts_8"] <= 1.0 and "pcl/diag/ev" in values, values
 
     records = _records(ckpt_a / "global_step_3")
     assert [r["step"] for r in records] == [1, 2, 3, None]  # the last pick is pending for step 4
