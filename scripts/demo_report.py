@@ -16,16 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from verl_ext.eval.demo_report import load_runs, write_report
-
-
-def _parse_runs(specs: Sequence[str]) -> dict[str, Path]:
-    runs = {}
-    for spec in specs:
-        label, sep, path = spec.partition("=")
-        if not sep or not label or not path:
-            raise SystemExit(f"--run {spec!r}: expected METHOD=PATH, e.g. cures=outputs/demo/cures/metrics.jsonl")
-        runs[label] = Path(path)
-    return runs
+from verl_ext.eval.logs import parse_run_specs
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -34,7 +25,8 @@ def main(argv: Sequence[str] | None = None) -> str:
     p.add_argument("--run", action="append", required=True, help="METHOD=PATH (repeat per method)")
     p.add_argument("--out-dir", type=Path, required=True)
     args = p.parse_args(argv)
-    table, figure = write_report(load_runs(_parse_runs(args.run)), args.out_dir)
+    runs = parse_run_specs(args.run, "cures=outputs/demo/cures/metrics.jsonl", key_name="METHOD")
+    table, figure = write_report(load_runs(runs), args.out_dir)
     print(table)
     print(f"\ntable: {args.out_dir / 'demo_table.md'} (and .csv); figure: {figure}")
     return table

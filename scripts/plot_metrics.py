@@ -14,7 +14,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from verl_ext.eval.logs import load_alloc_dump, load_metrics
+from verl_ext.eval.logs import load_alloc_dump, load_metrics, parse_run_specs
 from verl_ext.eval.plots import (
     TIME_KEY,
     plot_acc_distribution,
@@ -27,16 +27,6 @@ from verl_ext.eval.plots import (
 ALLOC = ["cures/alloc_min", "cures/alloc_mean", "cures/alloc_max", "cures/alloc_corr_phat"]
 
 
-def _runs(specs: list[str]) -> dict:
-    runs = {}
-    for spec in specs:
-        label, sep, path = spec.partition("=")
-        if not sep or not label or not path:
-            raise SystemExit(f"--run {spec!r}: expected LABEL=PATH, e.g. PCL=runs/pcl/metrics.jsonl")
-        runs[label] = load_metrics(path)
-    return runs
-
-
 def main(argv: list[str] | None = None) -> list[Path]:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -47,7 +37,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = p.parse_args(argv)
     if not args.run and not args.alloc_dump:
         raise SystemExit("nothing to plot: give --run LABEL=PATH and/or --alloc-dump PATH")
-    runs, x, out = _runs(args.run), ("step" if args.x == "step" else TIME_KEY), args.out_dir
+    runs = {k: load_metrics(v) for k, v in parse_run_specs(args.run, "PCL=runs/pcl/metrics.jsonl").items()}
+    x, out = ("step" if args.x == "step" else TIME_KEY), args.out_dir
     made = []
     if runs:
         made += [

@@ -21,7 +21,7 @@ import pandas as pd
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AllocSnapshot", "load_alloc_dump", "load_metrics"]
+__all__ = ["AllocSnapshot", "load_alloc_dump", "load_metrics", "parse_run_specs"]
 
 STEP_COLUMNS = ("step", "_step", "Step", "trainer/global_step", "global_step")
 
@@ -112,3 +112,14 @@ def load_alloc_dump(path: str | Path) -> list[AllocSnapshot]:
 def is_finite_series(df: pd.DataFrame, column: str) -> bool:
     """True when ``column`` exists and has at least one finite value."""
     return column in df.columns and any(math.isfinite(v) for v in df[column].dropna())
+
+
+def parse_run_specs(specs: list[str] | tuple[str, ...], example: str, key_name: str = "LABEL") -> dict[str, Path]:
+    """``["LABEL=PATH", ...]`` (the scripts' ``--run``) -> ``{label: path}``; a malformed entry exits naming it."""
+    runs: dict[str, Path] = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path:
+            raise SystemExit(f"--run {spec!r}: expected {key_name}=PATH, e.g. {example}")
+        runs[label] = Path(path)
+    return runs
