@@ -28,12 +28,25 @@ SPEC_V = np.array([0.875, 0.375, -0.25, 0.625, 0.5, 1.25, 0.375, 0.75])
 
 def test_select_closest_spec_examples() -> None:
     assert select_closest(SPEC_V, 3, 0.5).tolist() == [1, 3, 4]  # spec order {4, 1, 3}
-    assert select_closest(SPEC_V, 7, 0.5).tolist() == [0, 1, 2, 3, 4, 6, 7]  # 2 and 5 tie; 2 is earlier
+    assert select_closest(SPEC_V, 7, 0.5).tolist() == [0, 1, 2, 3, 4, 6, 7]  # 2 and 5 tie (0.75); 2 is earlier
     assert select_closest(SPEC_V, 0, 0.5).tolist() == []
 
 
+def test_select_closest_ranks_the_raw_value_not_the_clipped_one() -> None:
+    """Algorithm 1 line 4 ranks |V(x) − τ|; at τ = 0.1 clipping would change the kept set."""
+    v = np.array([-0.3, 0.25, 0.6, 1.4, -0.05, 0.12])
+    tau = 0.1
+    raw = select_closest(v, 3, tau)
+    clipped_rank = np.sort(np.argsort(np.abs(np.clip(v, 0, 1) - tau), kind="stable")[:3])
+    assert raw.tolist() == [1, 4, 5]  # distances 0.15, 0.15, 0.02
+    assert clipped_rank.tolist() == [0, 4, 5]  # -0.3 would count as 0 (0.1 away) and push out 0.25
+    assert raw.tolist() != clipped_rank.tolist()
+    # ties on the raw distance go to the earlier candidate: 0.75 and 0.25 are both 0.25 from τ = 0.5
+    assert select_closest(np.array([0.0, 0.75, 0.25, 1.0]), 1, 0.5).tolist() == [1]
+
+
 def _brute_force(values: np.ndarray, m: int, tau: float) -> list[int]:
-    dev = np.abs(np.clip(values, 0, 1) - tau)
+    dev = np.abs(values - tau)
     best = min(dev[list(c)].sum() for c in itertools.combinations(range(values.size), m))
     # among optimal subsets, the stable-order one: lexicographically smallest by (deviation rank, position)
     rank = sorted(range(values.size), key=lambda i: (dev[i], i))
@@ -52,7 +65,7 @@ def test_select_closest_vs_brute_force(vals: list[float], data: st.DataObject, t
     v = np.array(vals)
     m = data.draw(st.integers(0, v.size))
     got = select_closest(v, m, tau)
-    dev = np.abs(np.clip(v, 0, 1) - tau)
+    dev = np.abs(v - tau)
     best = min(dev[list(c)].sum() for c in itertools.combinations(range(v.size), m)) if m else 0.0
     assert dev[got].sum() == pytest.approx(best)
     assert got.tolist() == sorted(set(got.tolist()))
@@ -102,7 +115,7 @@ def test_pcl_step_selects_from_candidates() -> None:
     cand = rng.permutation(60)[:12]
     assert idx.tolist() == cand[select_closest(vf(cand), 4, 0.5)].tolist()
     assert metrics["pcl/candidates"] == 12
-    assert metrics["pcl/select/abs_dev"] <= np.mean(np.abs(np.clip(vf(cand), 0, 1) - 0.5))
+    assert metrics["pcl/select/abs_dev"] <= np.mean(np.abs(vf(cand) - 0.5))
     obs = cur.observe(ctx.committed_with_rewards())
     assert "pcl/value/mse" in obs and "curriculum/train_acc" in obs
 
@@ -234,3 +247,30 @@ def test_pcl_diagnostic_is_off_the_training_path() -> None:
 def test_pcl_diagnostic_config_errors() -> None:
     with pytest.raises(ValueError, match="diag_n=4 >= 8"):
         PclConfig(diag_every=8, diag_n=4)
+
+
+def test_calibration_metrics_by_hand() -> None:
+    from verl_ext.curriculum.pcl import calibration_metrics
+
+    v = np.array([0.2, 0.9, 0.5])
+    rewards = [np.array([0.0, 1.0, 0.0, 0.0]), np.array([1.0, 1.0]), np.array([0.0, 1.0])]
+    ybar = np.array([r.mean() for r in rewards])  # 0.25, 1.0, 0.5
+    got = calibration_metrics(v, ybar, rewards)
+    assert got["pcl/calib/bias"] == pytest.approx((0.2 + 0.9 + 0.5) / 3 - (0.25 + 1.0 + 0.5) / 3)
+    assert got["pcl/calib/pearson"] == pytest.approx(np.corrcoef(v, ybar)[0, 1])
+    brier = (0.2**2 * 3 + 0.8**2 + 0.1**2 * 2 + 0.5**2 * 2) / 8
+    assert got["pcl/calib/brier"] == pytest.approx(brier)
+    # a constant predictor has no correlation: left out, the other two stay
+    const = calibration_metrics(np.full(3, 0.17), ybar, rewards)
+    assert "pcl/calib/pearson" not in const and const["pcl/calib/bias"] == pytest.approx(0.17 - ybar.mean())
+    with pytest.raises(ValueError, match="must align"):
+        calibration_metrics(v, ybar[:2], rewards)
+
+
+def test_observe_logs_calibration_of_the_values_used_at_selection() -> None:
+    cur = PclCurriculum(PclConfig(batch_size=2, n=4, seed=0, k=2), 8)
+    ctx = FakeRolloutContext(np.ones(8), seed=0, value_fn=lambda idx: np.full(idx.size, 0.3))
+    cur.run_step(ctx)
+    metrics = cur.observe(ctx.committed_with_rewards())
+    assert metrics["pcl/calib/bias"] == pytest.approx(0.3 - 1.0)
+    assert metrics["pcl/calib/brier"] == pytest.approx(0.7**2)

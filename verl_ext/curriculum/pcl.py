@@ -1,7 +1,8 @@
 """PCL — Prompt Curriculum Learning (arXiv 2510.01135, Algorithm 1; specs/pcl.md §3).
 
 Each step: k·m candidates from the pass sampler, one value-model score each (``ctx.score``), keep the m whose
-clipped value is closest to τ, roll out n responses each. Step t+1's prompts are chosen at the end of step t
+raw value V(x) is closest to τ (Algorithm 1 line 4: |V(x) − τ|, no clipping), roll out n responses each.
+Step t+1's prompts are chosen at the end of step t
 (after the value update, while vLLM sleeps): the trainer calls :meth:`PclCurriculum.select_next`;
 :meth:`PclCurriculum.run_step` selects on the spot only when nothing is pending (first step, or a trainer that
 does not pre-select). The value model itself lives in the trainer; the pure helpers here give its regression
@@ -28,6 +29,7 @@ from verl_ext.curriculum.uniform import trained_group_metrics
 __all__ = [
     "PclConfig",
     "PclCurriculum",
+    "calibration_metrics",
     "explained_variance",
     "diagnostic_ev",
     "mse_loss",
@@ -38,12 +40,14 @@ __all__ = [
 
 
 def select_closest(values: np.ndarray, m: int, tau: float) -> np.ndarray:
-    """Positions of the m values closest to τ after clipping to [0, 1] (PCL Alg. 1 line 5; specs/pcl.md §3.3).
+    """Positions of the m candidates with the smallest |V(x) − τ| on the raw value (PCL Algorithm 1 line 4).
 
+    The raw value is ranked, never ``clip(V, 0, 1)``: with τ ≠ 0.5 the two orders differ. At τ = 0.1, V = 0.25
+    is 0.15 away and V = −0.3 is 0.4 away, so 0.25 is kept first; clipped, −0.3 would count as 0 (0.1 away) and win.
     Ties are broken by lower position (stable sort = candidate order).
 
     Args:
-        values: scores of the candidates, shape ``(K,)``.
+        values: raw scores of the candidates, shape ``(K,)``.
         m: how many to keep, 0 <= m <= K.
         tau: target in [0, 1].
 
@@ -57,8 +61,35 @@ def select_closest(values: np.ndarray, m: int, tau: float) -> np.ndarray:
         raise ValueError("values contain NaN/inf; check the value model's output")
     if not 0 <= m <= v.size:
         raise ValueError(f"cannot keep m={m} of {v.size} candidates; raise the candidate multiplier k")
-    dev = np.abs(np.clip(v, 0.0, 1.0) - tau)
+    dev = np.abs(v - tau)
     return np.sort(np.argsort(dev, kind="stable")[:m]).astype(np.int64)
+
+
+def calibration_metrics(values: np.ndarray, ybar: np.ndarray, rewards: Sequence[np.ndarray]) -> dict[str, float]:
+    """Calibration of the value model against the realised success of the prompts it was used on.
+
+    Args:
+        values: V(x_i) as used at selection (raw, the predictor of Eq. 2), shape ``(m,)``.
+        ybar: realised success ȳ_i = mean reward of prompt i's responses, shape ``(m,)``.
+        rewards: each prompt's binary rewards (length n_i), aligned with ``values``.
+
+    Returns:
+        ``pcl/calib/bias`` = mean V − mean ȳ (> 0: V over-predicts success); ``pcl/calib/pearson`` = Pearson
+        correlation of V and ȳ (left out when either is constant); ``pcl/calib/brier`` = Brier score of
+        clip(V, 0, 1) as the success probability of every response, mean over responses of (clip(V_i) − r_ij)².
+    """
+    v = np.asarray(values, dtype=np.float64)
+    y = np.asarray(ybar, dtype=np.float64)
+    if v.shape != y.shape or v.ndim != 1 or v.size == 0 or len(rewards) != v.size:
+        raise ValueError(f"values {v.shape}, ybar {y.shape} and {len(rewards)} reward rows must align (non-empty)")
+    out = {"pcl/calib/bias": float(v.mean() - y.mean())}
+    if v.size > 1 and np.std(v) > 0 and np.std(y) > 0:
+        out["pcl/calib/pearson"] = float(np.corrcoef(v, y)[0, 1])
+    p = np.clip(v, 0.0, 1.0)
+    sq = np.concatenate([(p[i] - np.asarray(r, dtype=np.float64)) ** 2 for i, r in enumerate(rewards)])
+    if sq.size:
+        out["pcl/calib/brier"] = float(sq.mean())
+    return out
 
 
 def explained_variance(p: np.ndarray, v: np.ndarray) -> float:
@@ -226,14 +257,13 @@ class PclCurriculum(Curriculum):
         if values.shape != candidates.shape:
             raise ValueError(f"ctx.score returned shape {values.shape} for {candidates.size} candidates")
         keep = select_closest(values, cfg.batch_size, cfg.tau)
-        clipped = np.clip(values, 0.0, 1.0)
         self.pending = candidates[keep]
         self.pending_values = values[keep]
         self.selections.append(new_selection_record(ctx.step, cfg.tau, candidates, values, keep))
         self.select_metrics = {
-            "pcl/select/abs_dev": float(np.mean(np.abs(clipped[keep] - cfg.tau))),
-            "pcl/select/v_mean": float(clipped[keep].mean()),
-            "pcl/select/cand_v_mean": float(clipped.mean()),
+            "pcl/select/abs_dev": float(np.mean(np.abs(values[keep] - cfg.tau))),
+            "pcl/select/v_mean": float(values[keep].mean()),
+            "pcl/select/cand_v_mean": float(values.mean()),
             "pcl/candidates": float(candidates.size),
             "pcl/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
         }
@@ -290,7 +320,8 @@ class PclCurriculum(Curriculum):
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """Shared metrics plus MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts."""
+        """Shared metrics, MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts, and the
+        value model's calibration on them (:func:`calibration_metrics`)."""
         metrics = trained_group_metrics(trained)
         idx, ybar = value_targets(trained)
         known = np.array([i in self.trained_values for i in idx], dtype=bool)
@@ -300,6 +331,12 @@ class PclCurriculum(Curriculum):
             ev = explained_variance(ybar[known], v)
             if not np.isnan(ev):
                 metrics["pcl/value/ev"] = ev
+            pooled: dict[int, list[np.ndarray]] = {}
+            for g in trained:
+                if g.n > 0:
+                    pooled.setdefault(int(g.index), []).append(np.asarray(g.rewards, dtype=np.float64))
+            rewards = [np.concatenate(pooled[int(i)]) for i in idx[known]]
+            metrics.update(calibration_metrics(v, ybar[known], rewards))
         return metrics
 
     def record_value_step(
