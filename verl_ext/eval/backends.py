@@ -42,11 +42,18 @@ class GenerationBackend(Protocol):
 
 
 def render_prompt(tokenizer: Any, messages: Messages, strip_final_period: bool = False) -> str:
-    """Apply the model's chat template (generation prompt appended), as verl's RL dataset does in training."""
+    """Apply the model's chat template (generation prompt appended), as verl's RL dataset does in training.
+
+    A Llama 3.x template gets the paper's fixed ``date_string`` (``verl_ext.data.templates.chat_template_kwargs_for``),
+    as training passes it through ``data.apply_chat_template_kwargs``.
+    """
+    from verl_ext.data.templates import chat_template_kwargs_for
+
     msgs = [dict(m) for m in messages]
     if strip_final_period and msgs and msgs[-1].get("role") == "user":
         msgs[-1]["content"] = msgs[-1]["content"].rstrip().removesuffix(".")
-    return tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    kwargs = chat_template_kwargs_for(tokenizer)
+    return tokenizer.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False, **kwargs)
 
 
 class HFBackend:
