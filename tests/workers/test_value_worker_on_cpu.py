@@ -132,3 +132,25 @@ def test_one_step_moves_predictions_toward_targets_and_checkpoint_restores_bit_e
     group.load(str(ckpt / "pcl_value"))
     np.testing.assert_array_equal(group.score(prompts), after)
     assert group.param_digest() == saved_digest  # both dp ranks' shards restored bit-exactly
+
+
+def test_constant_head_init_on_the_sharded_workers(value_group) -> None:
+    """``prepare_value_head`` writes FSDP2's DTensor shards on both ranks: every prompt then scores the init value,
+    and one training step moves the scores apart again (the zero weight still gets a gradient). Runs last: it
+    re-initialises the module's head.
+
+    This group trains under verl's default mixed precision (bf16 params in the forward, bf16 autocast): FSDP gathers
+    the head's bias in bf16 (0.3 -> 0.30078125), and the fp32 head keeps the scores off bf16's 2^-9 grid."""
+    from verl_ext.workers.value_worker import prepare_value_head
+
+    group, _ = value_group
+    stats = group.wg.execute_all_sync("execute_with_func_generator", prepare_value_head, 0.3, "none")
+    assert len(stats) == DP and all(s["weight_abs_sum"] == 0.0 for s in stats)
+    prompts = _prompts()
+    v0 = group.score(prompts)
+    assert np.all(v0 == v0[0]) and v0[0] == pytest.approx(0.3, abs=2**-9)
+    group.train(prompts, np.array([1.0, 0.0, 1.0, 0.0, 1.0]))
+    after = group.score(prompts)
+    assert np.unique(after).size == after.size
+    grid = after * 2**9
+    assert np.mean(np.abs(grid - np.round(grid)) > 1e-3) >= 0.8  # fp32 scores, not bf16 ones

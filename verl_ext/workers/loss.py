@@ -64,13 +64,15 @@ def pcl_value_loss(
         head_activation: ``none`` (raw head output) or ``sigmoid`` (the loss uses the sigmoid output).
 
     Returns:
-        ``(loss, metrics)``: the scalar loss to back-propagate and an empty metrics dict (the engine reports the
+        ``(loss, metrics)``: the scalar fp32 loss to back-propagate and an empty metrics dict (the engine reports the
         summed loss itself as ``loss``, plus ``grad_norm``).
     """
     del dp_group
-    pred = apply_head_activation(last_token_values(model_output["values"]), head_activation)
-    weight = last_token_values(data["loss_mask"]).to(pred.dtype)
-    target = data[TARGET_KEY].to(device=pred.device, dtype=pred.dtype).reshape(-1)
+    # fp32 throughout: the engine calls the loss under bf16 autocast (mixed precision), where a bf16 prediction is
+    # quantised to 2^-8 ≈ 0.004 near τ = 0.5; elementwise ops keep the dtype of their inputs under autocast
+    pred = apply_head_activation(last_token_values(model_output["values"]).float(), head_activation)
+    weight = last_token_values(data["loss_mask"]).to(torch.float32)
+    target = data[TARGET_KEY].to(device=pred.device, dtype=torch.float32).reshape(-1)
     if target.shape != pred.shape:
         raise ValueError(f"{TARGET_KEY} has shape {tuple(target.shape)} but the micro-batch has {pred.shape[0]} rows")
     dp_size = int(data["dp_size"]) if "dp_size" in data.keys() else 1

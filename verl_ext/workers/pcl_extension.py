@@ -71,7 +71,9 @@ class PCLExtension:
         worker_group = create_value_worker_group(
             pools["global_pool"], build_worker_config(critic_cfg), device_name=config.trainer.device
         )
-        self.attach(trainer, ValueWorkerGroup(worker_group, head_activation, seed=int(config.curriculum.seed)))
+        head_init = config.curriculum.value_model.get("head_init_value", None)
+        value = ValueWorkerGroup(worker_group, head_activation, seed=int(config.curriculum.seed), head_init=head_init)
+        self.attach(trainer, value)
         t0 = time.perf_counter()
         self.value.initialize()
         logger.info(

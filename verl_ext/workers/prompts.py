@@ -3,7 +3,9 @@
 verl's agent loop renders each dataset row's ``raw_prompt`` messages with the tokenizer's chat template,
 ``add_generation_prompt=True`` and ``data.apply_chat_template_kwargs``; a ``model.custom_chat_template`` replaces
 the tokenizer's template (``experimental/agent_loop/agent_loop.py:242, 540``). :class:`PromptEncoder` does the
-same, per dataset position, and caches the ids (prompts never change during a run).
+same, per dataset position, and caches the ids (prompts never change during a run). A Llama 3.x template without a
+``date_string`` in those kwargs is refused: the policy's prompts would carry the day they are rendered on (the
+paper's carry "26 Jul 2024", PCL Table 3), and the cached ids would go stale across a resume on another day.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+
+from verl_ext.data.templates import LLAMA_DATE_STRING
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,14 @@ class PromptEncoder:
         self.kwargs = dict(chat_template_kwargs or {})
         self.chat_template = chat_template
         self._cache: dict[int, list[int]] = {}
+        template = chat_template if chat_template is not None else getattr(tokenizer, "chat_template", None)
+        if isinstance(template, str) and "date_string" in template and "date_string" not in self.kwargs:
+            raise ValueError(
+                "the chat template (Llama 3.x) dates every prompt with the current day unless "
+                "data.apply_chat_template_kwargs.date_string is set; the paper's prompts use "
+                f"'{LLAMA_DATE_STRING}' (configs/model/llama3_2_3b_it.yaml sets it; add "
+                f"+data.apply_chat_template_kwargs.date_string='{LLAMA_DATE_STRING}')"
+            )
 
     def encode_messages(self, messages: Sequence[Mapping[str, Any]]) -> list[int]:
         """Chat-templated ids of one conversation with the generation prompt appended."""

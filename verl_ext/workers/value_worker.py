@@ -14,6 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
+import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,14 +33,18 @@ __all__ = [
     "build_value_batch",
     "build_worker_config",
     "create_value_worker_group",
+    "find_value_head",
+    "head_init_value",
+    "install_fp32_head",
     "local_param_digest",
+    "prepare_value_head",
     "release_device_cache",
     "seed_worker",
     "split_value_model_node",
 ]
 
 # Keys of ``curriculum.value_model`` that are PCL's own, not verl's critic schema (removed before conversion).
-_PCL_KEYS = ("head_activation",)
+_PCL_KEYS = ("head_activation", "head_init_value")
 
 
 def split_value_model_node(node: Any, actor_model_path: str | None = None) -> tuple[Any, str]:
@@ -67,6 +73,7 @@ def split_value_model_node(node: Any, actor_model_path: str | None = None) -> tu
         raise ValueError(
             f"curriculum.value_model.head_activation={head_activation!r}; valid: {', '.join(HEAD_ACTIVATIONS)}"
         )
+    head_init_value(container.pop("head_init_value", None), head_activation)  # validated here, read by the caller
     model = container.get("model") or {}
     if model.get("path") in (None, "", "???"):
         if actor_model_path is None:
@@ -74,6 +81,111 @@ def split_value_model_node(node: Any, actor_model_path: str | None = None) -> tu
         model["path"] = actor_model_path
         container["model"] = model
     return omega_conf_to_dataclass(OmegaConf.create(container)), head_activation
+
+
+def head_init_value(value: Any, head_activation: str = "none") -> float | None:
+    """Check ``curriculum.value_model.head_init_value``: ``None`` (HF's random head) or the initial prediction.
+
+    A number ``c`` initialises the head to weight 0 and bias ``c`` (``none``) or ``logit(c)`` (``sigmoid``), so
+    V(x) = c for every prompt before the first value update (docs/pcl.md "Value head initialisation").
+    """
+    if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
+        return None
+    try:
+        c = float(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(
+            f"curriculum.value_model.head_init_value={value!r}: a number (the initial prediction) or null "
+            "(HF's random head)"
+        ) from e
+    if not math.isfinite(c) or (head_activation == "sigmoid" and not 0.0 < c < 1.0):
+        raise ValueError(
+            f"curriculum.value_model.head_init_value={value!r} must be finite"
+            + (" and in (0, 1) with head_activation=sigmoid" if head_activation == "sigmoid" else "")
+        )
+    return c
+
+
+def find_value_head(module: Any) -> torch.nn.Linear:
+    """The scalar value head of verl's value model: the ``score`` ``Linear(hidden, 1)`` of the HF
+    token-classification model verl's ``load_valuehead_model`` builds (also under FSDP wrappers)."""
+    heads = [
+        (name, m)
+        for name, m in module.named_modules()
+        if name.split(".")[-1] == "score" and isinstance(m, torch.nn.Linear) and m.out_features == 1
+    ]
+    if len(heads) != 1:
+        raise RuntimeError(
+            f"expected one value head 'score' (Linear(hidden, 1)) in {type(module).__name__}, found "
+            f"{[n for n, _ in heads]}; PCL supports verl's AutoModelForTokenClassification value models"
+        )
+    return heads[0][1]
+
+
+def _fp32_linear_forward(self: torch.nn.Linear, hidden: torch.Tensor) -> torch.Tensor:
+    """``Linear.forward`` in fp32 with autocast off: fp32 inputs, weights and accumulation, fp32 output."""
+    with torch.autocast(device_type=hidden.device.type, enabled=False):
+        bias = None if self.bias is None else self.bias.float()
+        return torch.nn.functional.linear(hidden.float(), self.weight.float(), bias)
+
+
+def install_fp32_head(head: torch.nn.Linear) -> None:
+    """Make the value head compute in fp32 even under bf16 autocast / FSDP mixed precision.
+
+    verl's engine runs the forward under ``torch.autocast(bf16)`` when ``mixed_precision.param_dtype`` is bf16 (its
+    GPU default), so the head's matmul and output are bf16: scores are quantised to 2^-8 ≈ 0.004 near τ = 0.5 and
+    many candidates tie. The instance's ``forward`` is replaced (the parameters, their names, the FSDP hooks and the
+    checkpoints are untouched); the weights are the ones FSDP gathered (bf16-rounded under mixed precision), the
+    hidden state is upcast, the product is accumulated and returned in fp32.
+    """
+    head.forward = types.MethodType(_fp32_linear_forward, head)
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a parameter (an FSDP2 ``DTensor``'s local shard; a plain tensor as is), no collective."""
+    t = t.detach()
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
+def prepare_value_head(worker: Any, init_value: float | None, head_activation: str = "none") -> dict[str, float]:
+    """Inside a ``TrainingWorker`` after ``reset`` (``Worker.execute_with_func_generator``): fp32 head, and with
+    ``init_value`` the constant initialisation of :func:`head_init_value` (weight 0, bias c or logit(c)).
+
+    The head's parameters are written where they live: FSDP2 ``DTensor`` shards in place; FSDP1 flat parameters
+    inside ``summon_full_params(writeback=True)``; with parameter offload the model is brought to the device for
+    it and offloaded again. Returns this rank's local ``bias`` (NaN when its shard holds none) and ``weight_abs_sum``.
+    """
+    from contextlib import nullcontext
+
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP1
+
+    engine = worker.engine
+    install_fp32_head(find_value_head(engine.module))
+    if init_value is not None:
+        b = math.log(init_value / (1.0 - init_value)) if head_activation == "sigmoid" else init_value
+        offload = bool(getattr(engine, "is_param_offload_enabled", False))
+        if offload:
+            from verl.utils.device import get_device_name
+
+            engine.to(get_device_name(), model=True, optimizer=False, grad=False)
+        root = engine.module
+        summon = FSDP1.summon_full_params(root, writeback=True) if isinstance(root, FSDP1) else nullcontext()
+        with summon, torch.no_grad():
+            head = find_value_head(root)
+            if head.bias is None:
+                raise RuntimeError(
+                    "head_init_value needs a head with a bias; set curriculum.value_model.head_init_value=null"
+                )
+            head.weight.zero_()
+            head.bias.fill_(b)
+        if offload:
+            engine.to("cpu", model=True, optimizer=False, grad=False)
+    head = find_value_head(engine.module)
+    bias = _local(head.bias) if head.bias is not None else torch.zeros(0)
+    return {
+        "bias": float(bias.float().reshape(-1)[0]) if bias.numel() else float("nan"),
+        "weight_abs_sum": float(_local(head.weight).float().abs().sum()),
+    }
 
 
 def build_worker_config(critic_cfg: Any) -> Any:
@@ -211,25 +323,33 @@ class ValueWorkerGroup:
             ``train_mini_batch`` (only orders rows; one mini-batch, one epoch).
     """
 
-    def __init__(self, worker_group: Any, head_activation: str = "none", seed: int = 1) -> None:
+    def __init__(
+        self, worker_group: Any, head_activation: str = "none", seed: int = 1, head_init: float | None = None
+    ) -> None:
         if head_activation not in HEAD_ACTIVATIONS:
             raise ValueError(f"head_activation={head_activation!r}; valid: {', '.join(HEAD_ACTIVATIONS)}")
         self.wg = worker_group
         self.head_activation = head_activation
+        self.head_init = head_init_value(head_init, head_activation)
         self.seed = seed
         self.dp_size = int(worker_group.world_size)
 
     def initialize(self) -> None:
-        """Build the engine (model, optimizer) on every worker, from a seeded head, and install the PCL loss."""
+        """Build the engine (model, optimizer) on every worker from a seeded head, make the head compute in fp32,
+        initialise it (``head_init``; ``None`` keeps HF's random head) and install the PCL loss."""
         self.wg.execute_all_sync("execute_with_func_generator", seed_worker, self.seed)
         self.wg.reset()
+        heads = self.wg.execute_all_sync(
+            "execute_with_func_generator", prepare_value_head, self.head_init, self.head_activation
+        )
+        logger.info("PCL value head (fp32; init %s): %s", self.head_init, heads[0] if heads else None)
         # a partial of a module-level function pickles to the workers
         self.wg.set_loss_fn(functools.partial(pcl_value_loss, head_activation=self.head_activation))
 
     def score(self, prompt_ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Predictions f(V(x)) at the last prompt token, one forward pass over all prompts; shape ``(len,)``.
 
-        Unclipped: ranking clips to [0, 1] (``select_closest``), the loss and metrics use the raw prediction.
+        Unclipped and fp32 (the head computes in fp32): ranking, loss and metrics use the raw prediction.
         """
         td, num_real = build_value_batch(prompt_ids, self.dp_size)
         tu.assign_non_tensor(td, compute_loss=False)
