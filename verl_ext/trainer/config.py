@@ -7,6 +7,7 @@ Every recipe config (``configs/<method>.yaml``) composes verl's ``ppo_trainer`` 
       name: cures            # a registered curriculum (verl_ext.curriculum.list_curricula())
       seed: ${seed}          # the one top-level seed
       max_gen_rounds: 10     # bound on generation rounds within a step (DS, SPEED, GRESO, probe)
+      rollout_timeout_s: 3600  # bound on one wait for rollouts; raises naming the step, prompts and replicas
       state_file: curriculum_state.pt
       pref_table: null       # optional pi_ref table (index, p_ref) for curriculum/pref_acc
       params: {...}          # the strategy's own hyper-parameters (fields of its config dataclass)
@@ -24,8 +25,9 @@ from typing import Any
 from verl.base_config import BaseConfig
 
 from verl_ext.curriculum import Curriculum, build_curriculum, get_curriculum_class, list_curricula
+from verl_ext.trainer.stopping import StopSettings, stop_settings
 
-__all__ = ["CurriculumSection", "build_from_config", "check_trainer_config"]
+__all__ = ["CurriculumSection", "StopSettings", "build_from_config", "check_trainer_config", "stop_settings"]
 
 # Filled by the trainer, never by the user, so a value under ``params`` would silently disagree with verl's.
 _DERIVED = ("batch_size", "n", "seed", "max_gen_rounds")
@@ -38,6 +40,7 @@ class CurriculumSection(BaseConfig):
     name: str = "uniform"
     seed: int = 1
     max_gen_rounds: int = 10
+    rollout_timeout_s: float = 3600.0
     state_file: str = "curriculum_state.pt"
     pref_table: str | None = None
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -55,6 +58,11 @@ class CurriculumSection(BaseConfig):
             )
         if self.max_gen_rounds < 1:
             raise ValueError(f"curriculum.max_gen_rounds must be >= 1, got {self.max_gen_rounds}")
+        timeout = self.rollout_timeout_s
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout < float("inf"):
+            raise ValueError(
+                f"curriculum.rollout_timeout_s must be a finite number of seconds > 0 (default 3600), got {timeout!r}"
+            )
 
 
 def build_from_config(section: CurriculumSection, batch_size: int, n: int, num_prompts: int) -> Curriculum:
@@ -80,9 +88,11 @@ def section_from_config(config: Any) -> CurriculumSection:
 def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
     """Validate the curriculum namespace against the rest of the verl config; raise ``ValueError`` naming the key.
 
-    Runs in the entry point before Ray starts: a bad key costs seconds, not a GPU allocation.
+    Runs in the entry point before Ray starts: a bad key costs seconds, not a GPU allocation. Also checks the
+    stop-and-keep keys (``run.budget_hours``, checkpoint retention: :func:`verl_ext.trainer.stopping.stop_settings`).
     """
     section = section_from_config(config)
+    stop_settings(config)
     trainer = config["trainer"]
     if trainer.get("use_v1", True) is not True:
         raise ValueError("trainer.use_v1 must be true: the curriculum trainer subclasses verl's V1 PPOTrainerSync")

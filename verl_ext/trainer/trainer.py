@@ -12,11 +12,16 @@ Nothing of verl's loop is copied. Overridden hooks (each calls ``super`` unless 
   (``curriculum/group_size_*``) and refuse a group of one response (specs/verl-0.9.1.md §2.3).
 - ``_save_checkpoint`` / ``_load_checkpoint``: ``curriculum_state.pt`` written before verl's tracker file,
   read back from the resumed step folder.
-- ``_compute_metrics``: adds the papers' "Time" clock, ``time/train_gen_hours``.
+- ``_compute_metrics``: adds the papers' "Time" clock, ``time/train_gen_hours``; ranks checkpoints by validation.
+- ``on_step_begin`` / ``on_step_end``: stop on ``run.budget_hours`` (the Time clock), with a final checkpoint written
+  while the rollout still sleeps (:mod:`verl_ext.trainer.stopping`). ``_save_checkpoint`` keeps the K newest step
+  folders (``trainer.max_actor_ckpt_to_keep``) and the best by validation.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -27,8 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 import transfer_queue as tq
+from omegaconf import open_dict
 from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
+from verl.utils.debug import marked_timer
 
 from verl_ext.curriculum.base import Curriculum, Group
 from verl_ext.trainer.buffer import AllowListReplayBuffer
@@ -37,10 +44,19 @@ from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
 from verl_ext.trainer.extension import TrainerExtension, build_extension
 from verl_ext.trainer.metrics import (
     check_group_sizes,
+    fold_generation_into_perf,
     group_size_metrics,
     group_sizes,
     optimizer_steps,
     shared_step_metrics,
+)
+from verl_ext.trainer.stopping import (
+    StopSettings,
+    apply_retention,
+    read_best,
+    stop_settings,
+    validation_score,
+    write_best,
 )
 
 logger = logging.getLogger(__name__)
@@ -145,9 +161,15 @@ class CurriculumTrainerSync(PPOTrainerSync):
         super().on_init_end()
 
     # ------------------------------------------------------------------ the step
+    # (trained batch response tokens as verl counts them, discarded prompt tokens, discarded response tokens)
+    _perf_tokens: tuple[int, int, int] | None = None
+
     def prepare_step(self) -> dict:
         scorer = self.extension.score if self.extension is not None else None
-        self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases)
+        timeout_s = self.section.rollout_timeout_s
+        self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases, timeout_s=timeout_s)
+        # verl's replay buffer waits for the committed groups in _step_once: same bound, same diagnostic
+        self.replay_buffer.bound_wait(timeout_s, describe=self._ctx.describe_pending)
         curriculum = self._ensure_curriculum()
         # The state this step's choice is a function of (a resumed step must log what the uninterrupted run did).
         logger.info("curriculum step %d state %s", self.global_steps, state_digest(curriculum.state_dict()))
@@ -163,14 +185,28 @@ class CurriculumTrainerSync(PPOTrainerSync):
         t0 = time.perf_counter()
         trained, gen_tokens = self._read_trained(batch)
         log = self._ctx.log
-        screened = [g for h, g in log.generated.items() if h in set(log.released)]
+        released = set(log.released)
+        screened = [g for h, g in log.generated.items() if h in released]
         metrics.update(self._prepare_metrics)
         metrics.update(self._group_metrics)
         metrics.update(self.curriculum.observe(trained, screened))
         metrics.update(
             shared_step_metrics(
-                trained, list(log.generated.values()), log.rounds, log.prompts, log.responses, gen_tokens
+                trained,
+                list(log.generated.values()),
+                log.rounds,
+                log.prompts,
+                log.responses,
+                gen_tokens + log.released_response_tokens,
+                # groups submitted without waiting are awaited once more, by verl's replay buffer in _step_once
+                waves=log.waves + int(log.submitted),
             )
+        )
+        # verl's throughput keys count the trained batch only; _compute_metrics adds the discarded rollouts
+        self._perf_tokens = (
+            int(sum(int(t.get("response_len", 0)) for t in batch.tags)),
+            log.released_prompt_tokens,
+            log.released_response_tokens,
         )
         sampler = getattr(self.curriculum, "sampler", None)
         if sampler is not None:
@@ -220,10 +256,132 @@ class CurriculumTrainerSync(PPOTrainerSync):
         return super()._compute_advantage(batch, metrics)
 
     def _compute_metrics(self, batch, metrics, timing_raw, global_steps, epoch):
+        if self._budget_stop and "testing" not in timing_raw and int(self.config.trainer.test_freq) > 0:
+            # verl validates its last step; a budget stop is the last step too (outside the Time clock)
+            with marked_timer("testing", timing_raw, color="green"):
+                self.on_validate_begin()
+                val_metrics = self._validate()
+                self.on_validate_end()
+            metrics.update(val_metrics)
         super()._compute_metrics(batch, metrics, timing_raw, global_steps=global_steps, epoch=epoch)
+        if self._perf_tokens is not None:  # screening/surplus tokens into verl's own throughput keys
+            n_gpus = self._get_n_gpus_for_throughput()
+            metrics.update(fold_generation_into_perf(metrics, timing_raw, n_gpus, *self._perf_tokens))
         # The papers' "Time": training + generation, checkpoint saving and validation excluded.
         self._train_gen_seconds += float(timing_raw.get("step", 0.0)) - float(timing_raw.get("save_checkpoint", 0.0))
+        self._step_t0 = None  # this step is in the clock now
         metrics["time/train_gen_hours"] = self._train_gen_seconds / 3600.0
+        if self.stop.budget_seconds is not None:
+            metrics["time/budget_used"] = self._train_gen_seconds / self.stop.budget_seconds
+        if self._budget_stop:
+            metrics["time/budget_stop"] = 1.0
+        self._track_best(metrics, saved="save_checkpoint" in timing_raw)
+
+    # ------------------------------------------------------------------ stop and keep
+    _step_t0: float | None = None  # perf_counter at on_step_begin; None between steps
+    _budget_stop: bool = False  # the budget ended the run (set at the step that reached it, or at a spent resume)
+    _saved_clock: tuple[int, float] | None = None  # (step, Time clock in s) written by the last _save_checkpoint
+
+    @functools.cached_property
+    def stop(self) -> StopSettings:
+        """``run.budget_hours`` and the checkpoint retention settings (validated; see ``verl_ext.trainer.stopping``)."""
+        return stop_settings(self.config)
+
+    def _clock_now(self) -> float:
+        """The Time clock in seconds up to now: finished steps, plus this step so far minus its checkpoint saving."""
+        if self._step_t0 is None:
+            return self._train_gen_seconds
+        timing = self.__dict__.get("timing_raw", {})
+        elapsed = time.perf_counter() - self._step_t0 - float(timing.get("save_checkpoint", 0.0))
+        return self._train_gen_seconds + elapsed
+
+    def on_step_begin(self) -> None:
+        self._step_t0 = time.perf_counter()
+        super().on_step_begin()
+
+    def on_step_end(self) -> None:
+        """Stop on the budget before super wakes the rollout, so the final checkpoint is written while it sleeps.
+
+        verl's loop (``trainer_base.fit``) runs while ``global_steps <= total_training_steps``: setting
+        ``total_training_steps`` to this step ends it after this step's validation and metrics, as at its own
+        last step (``fit`` itself is not overridden).
+        """
+        if not self._budget_stop and self.stop.budget_seconds is not None:
+            timing = self.__dict__.get("timing_raw", {})
+            saved_now = self._saved_clock is not None and self._saved_clock[0] == self.global_steps
+            # when verl saved this step, decide on the clock that checkpoint recorded (a resume sees the same value)
+            clock = self._saved_clock[1] if saved_now and "save_checkpoint" in timing else self._clock_now()
+            if self.stop.budget_reached(clock):
+                self._stop_on_budget(clock, timing)
+        super().on_step_end()
+
+    def _stop_on_budget(self, clock: float, timing: dict) -> None:
+        self._budget_stop = True
+        saved = "save_checkpoint" in timing
+        save_freq = int(self.config.trainer.save_freq)
+        if not saved and save_freq > 0:
+            with marked_timer("save_checkpoint", timing, color="green"):
+                self._save_checkpoint()
+            saved = True
+        where = (
+            f"final checkpoint {self._step_dir(self.global_steps)}"
+            if saved
+            else f"no final checkpoint (trainer.save_freq={save_freq} disables saving)"
+        )
+        logger.info(
+            "stopping at step %d: run.budget_hours=%g reached (Time clock %.4f h = training + generation, validation "
+            "and checkpoint saving excluded); %s",
+            self.global_steps,
+            self.stop.budget_hours,
+            clock / 3600.0,
+            where,
+        )
+        self.total_training_steps = self.global_steps  # fit's loop condition: no step after this one
+
+    def _ckpt_root(self) -> str:
+        return os.path.dirname(self._step_dir(0))
+
+    @contextlib.contextmanager
+    def _worker_retention_off(self):
+        """verl's workers delete old ``actor/``/``critic/`` sub-folders themselves (from a list a restart forgets, and
+        never the best): hand them no limit during the save; :meth:`_save_checkpoint` applies it to whole folders."""
+        trainer = self.config.trainer
+        keys = ("max_actor_ckpt_to_keep", "max_critic_ckpt_to_keep")
+        saved = {k: trainer.get(k) for k in keys}
+        with open_dict(trainer):
+            for k in keys:
+                trainer[k] = None
+        try:
+            yield
+        finally:
+            with open_dict(trainer):
+                for k, v in saved.items():
+                    trainer[k] = v
+
+    def _best_step(self) -> int | None:
+        """The step of the best-validation checkpoint kept beside the K newest (``None``: none or not kept)."""
+        if not self.stop.keep_best:
+            return None
+        best = read_best(self._ckpt_root())
+        if best is None or int(best["step"]) > self.global_steps:  # a later run's record (resumed from earlier)
+            return None
+        return int(best["step"])
+
+    def _track_best(self, metrics: dict, saved: bool) -> None:
+        """After a validation at a step whose checkpoint was written: record it if it is the best so far."""
+        if not (self.stop.keep_best and saved):
+            return
+        score = validation_score(metrics, self.stop.best_metric)
+        if score is None:
+            return
+        root = self._ckpt_root()
+        best = read_best(root)
+        if best is not None and self._best_step() is not None and float(best["score"]) >= score:
+            return
+        write_best(root, self.global_steps, score, self.stop.best_metric)
+        logger.info("best validation so far: step %d, score %.4f (%s kept)", self.global_steps, score,
+                    self._step_dir(self.global_steps))  # fmt: skip
+        apply_retention(root, self.global_steps, self.stop.keep_last, protect=[self.global_steps])
 
     # ------------------------------------------------------------------ checkpoints
     def _step_dir(self, step: int) -> str:
@@ -240,10 +398,12 @@ class CurriculumTrainerSync(PPOTrainerSync):
     def _save_checkpoint(self) -> None:
         step_dir = self._step_dir(self.global_steps)
         os.makedirs(step_dir, exist_ok=True)
+        clock = self._clock_now()  # this step included up to now: a resume continues the budget from here
+        self._saved_clock = (int(self.global_steps), clock)
         state = {
             "curriculum": self._ensure_curriculum().state_dict(),
             "global_steps": self.global_steps,
-            "train_gen_seconds": self._train_gen_seconds,
+            "train_gen_seconds": clock,
             "fingerprint": self._fingerprint(),
         }
         path = os.path.join(step_dir, self.section.state_file)
@@ -251,7 +411,10 @@ class CurriculumTrainerSync(PPOTrainerSync):
         os.replace(path + ".tmp", path)
         if self.extension is not None:
             self.extension.save(self, step_dir)
-        super()._save_checkpoint()  # verl writes its tracker file last
+        with self._worker_retention_off():
+            super()._save_checkpoint()  # verl writes its tracker file last
+        best = self._best_step()
+        apply_retention(self._ckpt_root(), self.global_steps, self.stop.keep_last, [] if best is None else [best])
 
     def _load_checkpoint(self) -> None:
         super()._load_checkpoint()
@@ -278,3 +441,17 @@ class CurriculumTrainerSync(PPOTrainerSync):
         self._train_gen_seconds = float(state["train_gen_seconds"])
         self._resumed_dir = step_dir
         logger.info("curriculum state restored from %s", path)
+        if self.stop.budget_reached(self._train_gen_seconds):
+            # Decision: a resume of a run whose budget is spent stops at once (exit 0, e.g. a requeued job);
+            # raising run.budget_hours on the command line continues it (the clock is the checkpoint's).
+            self._budget_stop = True
+            self.total_training_steps = self.global_steps
+            with open_dict(self.config.trainer):
+                self.config.trainer.val_before_train = False
+            logger.info(
+                "run.budget_hours=%g already spent at step %d (Time clock %.4f h): nothing left to train, stopping "
+                "without validation; override run.budget_hours with a larger value to continue this run",
+                self.stop.budget_hours,
+                self.global_steps,
+                self._train_gen_seconds / 3600.0,
+            )
