@@ -1,4 +1,4 @@
-"""Per-step cost of the CurES paper-mode sampler vs the released (frozen-weight) sampler.
+"""Per-step cost of the ``cures_online`` sampler (formerly CurES paper mode) vs the released (frozen-weight) sampler.
 
 Paper mode, per step: posterior update of the previous batch + incremental ρ* refresh (``cures/update_ms``),
 then the draw of m distinct prompts + allocation (``cures/select_ms`` includes the update as well, spec §9).
@@ -22,14 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from released_sampler import ReleasedSampler  # noqa: E402
 
-from verl_ext.curriculum.cures import CuresConfig, CuresCurriculum, log_weights  # noqa: E402
+from verl_ext.curriculum.cures import log_weights  # noqa: E402
+from verl_ext.curriculum.cures_online import CuresOnline, CuresOnlineConfig  # noqa: E402
 from verl_ext.curriculum.testing import FakeRolloutContext  # noqa: E402
 
 
 def bench_paper(pool: int, m: int, steps: int, seed: int) -> dict[str, float]:
     """Median update/select/metrics ms of CurES paper mode over ``steps`` steps (first 2 are warm-up)."""
     rates = np.random.default_rng(seed).beta(0.5, 0.5, pool)
-    cur = CuresCurriculum(CuresConfig(batch_size=m, n=8, seed=seed), pool)
+    cur = CuresOnline(CuresOnlineConfig(batch_size=m, n=8, seed=seed), pool)
     ctx = FakeRolloutContext(rates, seed=seed)
     upd, sel, met, full = [], [], [], []
     for _ in range(steps + 2):
@@ -40,8 +41,8 @@ def bench_paper(pool: int, m: int, steps: int, seed: int) -> dict[str, float]:
         met.append(metrics["cures/metrics_ms"])
         upd.append(obs["cures/update_ms"])
         t0 = time.perf_counter()  # naive alternative: recompute every weight, then numpy's weighted choice
-        w = np.exp(log_weights(cur.impl.posterior.mean(), cur.config.tau))
-        cur.impl.rng.spawn(1)[0].choice(pool, m, replace=False, p=w / w.sum())
+        w = np.exp(log_weights(cur.posterior.mean(), cur.config.tau))
+        cur.rng.spawn(1)[0].choice(pool, m, replace=False, p=w / w.sum())
         full.append((time.perf_counter() - t0) * 1e3)
     med = lambda xs: float(np.median(xs[2:]))  # noqa: E731
     return {"update_ms": med(upd), "select_ms": med(sel), "metrics_ms": med(met), "full_recompute_ms": med(full)}

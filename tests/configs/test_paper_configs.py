@@ -49,7 +49,7 @@ PCL_PARAMS: dict[str, dict[str, Any]] = {
     "pcl": {"k": 4, "tau": 0.5},
 }
 EXPECTED_COUNTS = {"pcl_table1_math": 24, "pcl_table13_deepscaler": 20, "pcl_table4_math": 34,
-                   "pcl_table5_deepscaler": 57, "pcl_table6_px": 35, "cures_table1": 20}  # fmt: skip
+                   "pcl_table5_deepscaler": 57, "pcl_table6_px": 35, "cures_table1": 24}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,10 +146,13 @@ def _cures_runs() -> list[Run]:
             runs.append(Run(name, "speed", n=8, curriculum="speed", params=params, **common))
         elif method.startswith("GVM"):
             runs.append(Run(name, "gvm", n=1, curriculum="gvm", params=(("alpha", 1e-3), ("beta", 2.0)), **common))
-        else:  # CurES: release mode reproduces the row; the -paper variant is the project's paper-mode design
-            runs.append(Run(name, "cures", n=4, curriculum="cures", params=(("mode", "release"),), **common))
-            paper = (("mode", "paper"), ("tau", 0.1), ("sigma", "bernoulli"), ("cold_start", "pilot"))
-            runs.append(Run(f"{name}-paper", "cures", n=8, curriculum="cures", params=paper, **common))
+        else:  # CurES: cures_release reproduces the row; -paper = Algorithm 1; -online = the project's variant
+            runs.append(Run(name, "cures", n=4, curriculum="cures_release", params=(("copies_n", 4),), **common))
+            paper = (("tau", 0.1), ("sigma", "gradnorm"), ("pilot_n", 4), ("subsets", "data"), ("num_subsets", 15),
+                     ("steps_per_subset", 10))  # fmt: skip
+            runs.append(Run(f"{name}-paper", "cures", n=8, curriculum="cures_algorithm1", params=paper, **common))
+            online = (("tau", 0.1), ("sigma", "bernoulli"), ("cold_start", "pilot"))
+            runs.append(Run(f"{name}-online", "cures", n=8, curriculum="cures_online", params=online, **common))
     return runs
 
 
@@ -249,17 +252,19 @@ def _check_pcl(cfg: DictConfig, run: Run) -> None:
 def _check_cures(cfg: DictConfig, run: Run) -> None:
     actor, algo = cfg.actor_rollout_ref.actor, cfg.algorithm
     estimator = "reinforce_plus_plus" if run.experiment.split("_")[-1].split("-")[-1] in ("rpp",) else "grpo"
-    if run.experiment.endswith("-paper"):
+    if run.experiment.endswith(("-paper", "-online")):
         estimator = "reinforce_plus_plus" if "-rpp-" in run.experiment else "grpo"
     assert algo.adv_estimator == estimator
     assert actor.use_kl_loss is True and actor.kl_loss_coef == 0.001 and actor.kl_loss_type == "low_var_kl"
     assert actor.loss_agg_mode == "token-mean" and actor.clip_ratio_c == 3.0 and actor.ppo_mini_batch_size == 256
     assert cfg.actor_rollout_ref.rollout.val_kwargs.do_sample is False  # MATH500 greedy during training
-    if run.curriculum == "cures" and cfg.curriculum.params.mode == "paper":
+    if run.curriculum in ("cures_algorithm1", "cures_online"):
         unit = actor.ppo_mini_batch_size * run.n
         assert (run.m * run.n) % unit == 0 and run.m * run.n // unit == 4  # exactly 4 updates per step
         assert cfg.trainer.total_training_steps == 150
-    if run.recipe in ("gvm",) or (run.curriculum == "cures" and cfg.curriculum.params.mode == "release"):
+    if run.curriculum == "cures_algorithm1":  # T·M = 15·10 steps of Algorithm 1
+        assert cfg.curriculum.params.num_subsets * cfg.curriculum.params.steps_per_subset == 150
+    if run.recipe in ("gvm",) or run.curriculum == "cures_release":
         assert cfg.trainer.total_training_steps == 10 and "numina_1/" in cfg.data.train_files
 
 

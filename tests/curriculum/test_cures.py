@@ -1,4 +1,4 @@
-"""CurES pure maths and curriculum behaviour (specs/cures.md §10 criteria 1–5, 7)."""
+"""CurES shared maths and the ``cures_online`` strategy (docs/cures.md; allocation, ρ*, posterior, state)."""
 
 from __future__ import annotations
 
@@ -14,15 +14,15 @@ from scipy import stats
 from verl_ext.curriculum.base import build_curriculum
 from verl_ext.curriculum.cures import (
     BetaPosterior,
-    CuresConfig,
-    CuresCurriculum,
     GradNormMoments,
     allocate_rollouts,
     allocate_with_floors,
     bernoulli_sigma,
     sampling_probs,
 )
-from verl_ext.curriculum.cures_paper import draw_distinct
+from verl_ext.curriculum.cures_online import CuresOnline as CuresCurriculum
+from verl_ext.curriculum.cures_online import CuresOnlineConfig as CuresConfig
+from verl_ext.curriculum.cures_online import draw_distinct
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.testing import FakeRolloutContext, run_steps
 
@@ -236,7 +236,7 @@ def test_observe_groups_by_index_with_threshold() -> None:
         Group("c", 1, np.array([0.5, 0.0])),  # 0.5 is not a success
     ]
     cur.observe(trained)
-    post = cur.impl.posterior
+    post = cur.posterior
     assert (post.alpha[3], post.beta[3]) == (5.0, 3.0)
     assert (post.alpha[1], post.beta[1]) == (1.0, 3.0)
 
@@ -260,23 +260,9 @@ def test_gradnorm_sigma_formula_and_fallbacks() -> None:
     assert got == pytest.approx(np.sqrt(25 / 4) * 0.4)
 
 
-def test_gradnorm_curriculum_uses_norms() -> None:
-    cfg = CuresConfig(batch_size=4, n=8, sigma="gradnorm", seed=3)
-    cur = CuresCurriculum(cfg, 20)
-    ctx = FakeRolloutContext(np.full(20, 0.5), seed=0)
-    run_steps(cur, ctx, 2)
-    with pytest.raises(ValueError, match="gradnorm"):
-        CuresCurriculum(CuresConfig(batch_size=4, n=8), 20).observe_gradnorms(np.array([0]), np.ones(1), np.ones(1))
-    cur.observe_gradnorms(np.array([0, 0, 1, 1]), np.array([1.0, 3.0, 2.0, 2.0]), np.array([1, 0, 1, 0], bool))
-    p = cur.impl.posterior.mean(np.array([0, 1]))
-    q = 1 - p
-    m1c, m2c, m1w, m2w = np.array([1.0, 2.0]), np.array([1.0, 4.0]), np.array([3.0, 2.0]), np.array([9.0, 4.0])
-    want = np.sqrt(p * q * q * m2c + p * p * q * m2w - (p * q) ** 2 * (m1c - m1w) ** 2)
-    np.testing.assert_allclose(cur.impl._sigma(np.array([0, 1])), want, rtol=1e-6)
-    # prompts without norms: G_rms (sqrt of the mean squared norm, here 4.5) times the Bernoulli σ
-    post = cur.impl.posterior
-    want2 = np.sqrt(4.5) * bernoulli_sigma(post.alpha[5], post.beta[5])
-    assert cur.impl._sigma(np.array([5]))[0] == pytest.approx(want2)
+def test_online_refuses_gradnorm_naming_the_valid_choice() -> None:
+    with pytest.raises(ValueError, match=r"sigma='gradnorm' is not implemented for cures_online.*'bernoulli'"):
+        CuresConfig(batch_size=4, n=8, sigma="gradnorm")
 
 
 # --------------------------------------------------------------------------------------------- sum tree and draw
@@ -301,12 +287,12 @@ def test_paper_cache_equals_full_recompute() -> None:
     for t in range(100):
         idx = rng.choice(500, 16, replace=False)
         groups = [Group(f"h{t}x{i}", int(i), (rng.random(8) < 0.3).astype(float)) for i in idx]
-        cur.impl.step = t + 1
+        cur.step = t + 1
         cur.observe(groups)
-    cached = cur.impl.tree.leaves.copy()
-    full = np.exp((np.sqrt(cur.impl.posterior.mean() * (1 - cur.impl.posterior.mean())) - 0.5) / 0.05)
+    cached = cur.tree.leaves.copy()
+    full = np.exp((np.sqrt(cur.posterior.mean() * (1 - cur.posterior.mean())) - 0.5) / 0.05)
     np.testing.assert_allclose(cached, full, rtol=1e-12)
-    assert cur.impl.tree.total == pytest.approx(full.sum(), rel=1e-12)
+    assert cur.tree.total == pytest.approx(full.sum(), rel=1e-12)
 
 
 def test_draw_m1_chi_square() -> None:
@@ -358,7 +344,7 @@ def test_draw_peaked_distribution_terminates() -> None:
 
 def test_paper_step_submits_allocation_and_commits() -> None:
     cfg = CuresConfig(batch_size=16, n=8, n_min=2, pilot_n=4, n_max=32, seed=5)
-    cur = build_curriculum("cures", {"batch_size": 16, "n": 8, "seed": 5}, 200)
+    cur = build_curriculum("cures_online", {"batch_size": 16, "n": 8, "seed": 5}, 200)
     assert isinstance(cur, CuresCurriculum) and cur.config == cfg
     rates = np.random.default_rng(0).random(200)
     ctx = FakeRolloutContext(rates, seed=0)
@@ -389,7 +375,7 @@ def test_paper_ablation_switches() -> None:
     assert np.all(n == 8)
     cur = CuresCurriculum(CuresConfig(batch_size=10, n=8, sampling=False), 100)
     run_steps(cur, ctx, 3)
-    assert np.all(cur.impl.tree.leaves == 1.0)
+    assert np.all(cur.tree.leaves == 1.0)
 
 
 def test_paper_subsets_schedule_resets_posterior() -> None:
@@ -399,7 +385,7 @@ def test_paper_subsets_schedule_resets_posterior() -> None:
     for t, (idx, _) in enumerate(out):
         lo, hi = [(0, 30), (30, 60), (60, 100)][t // 2]
         assert idx.min() >= lo and idx.max() < hi
-    assert cur.impl.posterior.visits[:60].sum() == 0  # reset on entering subset 3
+    assert cur.posterior.visits[:60].sum() == 0  # reset on entering subset 3
     with pytest.raises(ValueError, match="subset_sizes"):
         CuresCurriculum(CuresConfig(batch_size=4, n=8, schedule="subsets", subset_sizes=[50, 40]), 100)
 
@@ -415,15 +401,15 @@ def _roundtrip(state: dict) -> dict:
     "params",
     [
         {"batch_size": 8, "n": 8, "seed": 3},
-        {"batch_size": 8, "n": 8, "seed": 3, "forget": 0.7, "sigma": "gradnorm"},
+        {"batch_size": 8, "n": 8, "seed": 3, "forget": 0.7},
         {"batch_size": 8, "n": 8, "seed": 3, "schedule": "subsets", "num_subsets": 3, "steps_per_subset": 4},
     ],
 )
 def test_paper_state_dict_resume_is_exact(params: dict) -> None:
     rates = np.random.default_rng(0).random(120)
-    a = build_curriculum("cures", params, 120)
+    a = build_curriculum("cures_online", params, 120)
     run_steps(a, FakeRolloutContext(rates, seed=0), 5)
-    b = build_curriculum("cures", params, 120)
+    b = build_curriculum("cures_online", params, 120)
     b.load_state_dict(_roundtrip(a.state_dict()))
     out_a = run_steps(a, FakeRolloutContext(rates, seed=9, start_step=6), 100)
     out_b = run_steps(b, FakeRolloutContext(rates, seed=9, start_step=6), 100)
@@ -431,7 +417,7 @@ def test_paper_state_dict_resume_is_exact(params: dict) -> None:
         np.testing.assert_array_equal(ia, ib)
         np.testing.assert_array_equal(na, nb)
     # a fresh (non-resumed) object diverges, so the comparison above has teeth
-    c = build_curriculum("cures", params, 120)
+    c = build_curriculum("cures_online", params, 120)
     out_c = run_steps(c, FakeRolloutContext(rates, seed=9, start_step=6), 3)
     assert any(not np.array_equal(x[0], y[0]) for x, y in zip(out_a, out_c, strict=False))
 
@@ -445,7 +431,7 @@ def test_paper_load_rejects_other_pool_or_settings() -> None:
     # a τ change is allowed and triggers a full recompute
     b = CuresCurriculum(CuresConfig(batch_size=4, n=8, tau=0.5), 50)
     b.load_state_dict(a.state_dict())
-    assert b.impl.tree.total == pytest.approx(50.0)
+    assert b.tree.total == pytest.approx(50.0)
 
 
 @pytest.mark.parametrize(
@@ -455,13 +441,32 @@ def test_paper_load_rejects_other_pool_or_settings() -> None:
         ({"pilot_n": 12}, "pilot_n"),
         ({"n": 8, "n_max": 6}, "n_max"),
         ({"tau": 0.0}, "curriculum.tau"),
-        ({"mode": "fast"}, "curriculum.mode"),
         ({"sigma": "exact"}, "curriculum.sigma"),
         ({"forget": 2.0}, "curriculum.forget"),
-        ({"mode": "release"}, "release_table"),
         ({"cold_start": "none"}, "cold_start"),
     ],
 )
 def test_config_errors_name_the_fix(params: dict, fix: str) -> None:
     with pytest.raises(ValueError, match=fix):
         CuresConfig(**params)
+
+
+def test_old_mode_key_is_an_unknown_option() -> None:
+    with pytest.raises(ValueError, match=r"no option\(s\) \['mode'\]"):
+        build_curriculum("cures_online", {"mode": "paper", "batch_size": 4, "n": 8}, 50)
+
+
+def test_old_cures_state_is_refused_naming_the_new_strategy() -> None:
+    """A curriculum state written by the old ``cures`` strategy (it carries ``mode``) names its new name."""
+    state = CuresCurriculum(CuresConfig(batch_size=4, n=8), 50).state_dict()
+    with pytest.raises(ValueError, match=r"mode='paper'.*'cures_online'.*cures_algorithm1"):
+        CuresCurriculum(CuresConfig(batch_size=4, n=8), 50).load_state_dict({"mode": "paper", **state})
+
+
+def test_legacy_checkpoint_message_maps_both_old_modes() -> None:
+    from verl_ext.curriculum import legacy_checkpoint_message
+
+    assert "'cures_online'" in legacy_checkpoint_message("cures", {"mode": "paper", "tau": 0.1})
+    assert "'cures_online'" in legacy_checkpoint_message("cures", {})  # paper was the default mode
+    assert "'cures_release'" in legacy_checkpoint_message("cures", {"mode": "release"})
+    assert legacy_checkpoint_message("cures_online", {"tau": 0.1}) is None

@@ -1,4 +1,4 @@
-"""CurES release-mode formulas and curriculum (specs/cures.md §5, §10 criterion 7)."""
+"""``cures_release``: the released pipeline's formulas and curriculum (docs/cures.md)."""
 
 from __future__ import annotations
 
@@ -76,8 +76,8 @@ def test_release_curriculum_step(tmp_path: Path, fmt: str) -> None:
     path = _table(tmp_path, fmt)
     table = load_release_table(str(path))
     assert table["index"].tolist() == list(range(64))
-    params = {"mode": "release", "release_table": str(path), "batch_size": 16, "n": 4, "release_total": 64}
-    cur = build_curriculum("cures", {**params, "release_shards": 4, "num_gpus": 8}, 64)
+    params = {"release_table": str(path), "batch_size": 16, "n": 4, "release_total": 64}
+    cur = build_curriculum("cures_release", {**params, "release_shards": 4, "num_gpus": 8}, 64)
     ctx = FakeRolloutContext(np.full(64, 0.5), seed=0)
     metrics = cur.run_step(ctx)
     ((_, idx, n),) = ctx.record.calls
@@ -90,22 +90,27 @@ def test_release_curriculum_step(tmp_path: Path, fmt: str) -> None:
 
 def test_release_state_resume(tmp_path: Path) -> None:
     path = _table(tmp_path, "npz")
-    params = {"mode": "release", "release_table": str(path), "batch_size": 16, "n": 4, "release_total": 64}
-    a = build_curriculum("cures", params, 64)
+    params = {"release_table": str(path), "batch_size": 16, "n": 4, "release_total": 64}
+    a = build_curriculum("cures_release", params, 64)
     run_steps(a, FakeRolloutContext(np.full(64, 0.5), seed=0), 3)
     buf = io.BytesIO()
     torch.save(a.state_dict(), buf)
     buf.seek(0)
-    b = build_curriculum("cures", params, 64)
+    b = build_curriculum("cures_release", params, 64)
     b.load_state_dict(torch.load(buf, weights_only=False))
     out_a = run_steps(a, FakeRolloutContext(np.full(64, 0.5), seed=1), 100)
     out_b = run_steps(b, FakeRolloutContext(np.full(64, 0.5), seed=1), 100)
     for (ia, na), (ib, nb) in zip(out_a, out_b, strict=True):
         np.testing.assert_array_equal(ia, ib)
         np.testing.assert_array_equal(na, nb)
-    paper = build_curriculum("cures", {"batch_size": 16, "n": 4}, 64)
-    with pytest.raises(ValueError, match="mode"):
-        paper.load_state_dict(a.state_dict())
+    online = build_curriculum("cures_online", {"batch_size": 16, "n": 4}, 64)
+    with pytest.raises(KeyError):  # another strategy's state is not loadable
+        online.load_state_dict(a.state_dict())
+    # a state of the old ``cures`` name with mode=release names the strategy that replaced it
+    with pytest.raises(ValueError, match="'cures_release'"):
+        b.load_state_dict({"mode": "release", **a.state_dict()})
+    with pytest.raises(ValueError, match="release_table"):
+        build_curriculum("cures_release", {"batch_size": 16, "n": 4}, 64)
 
 
 def test_release_table_errors(tmp_path: Path) -> None:
@@ -117,4 +122,4 @@ def test_release_table_errors(tmp_path: Path) -> None:
         load_release_table(str(bad))
     path = _table(tmp_path, "npz")
     with pytest.raises(ValueError, match="regenerate"):
-        build_curriculum("cures", {"mode": "release", "release_table": str(path), "batch_size": 4, "n": 4}, 32)
+        build_curriculum("cures_release", {"release_table": str(path), "batch_size": 4, "n": 4}, 32)

@@ -1,9 +1,25 @@
 """Pure curriculum algorithms (numpy/torch only; no verl or Ray import).
 
-Importing this package registers every built-in strategy under its ``curriculum.name``.
+Importing this package registers every built-in strategy under its ``curriculum.name``. CurES is three strategies:
+``cures_algorithm1`` (the paper's Algorithm 1), ``cures_online`` (the project's streaming variant) and
+``cures_release`` (the authors' released pipeline); the old name ``cures`` is gone
+(:func:`legacy_checkpoint_message` says what replaced it).
 """
 
-from verl_ext.curriculum import cures, ds, greso, gvm, pcl, prefilter, probe, speed, uniform  # noqa: F401
+from verl_ext.curriculum import (  # noqa: F401
+    cures,
+    cures_algorithm1,
+    cures_online,
+    cures_release,
+    ds,
+    greso,
+    gvm,
+    pcl,
+    prefilter,
+    probe,
+    speed,
+    uniform,
+)
 from verl_ext.curriculum.base import (
     Curriculum,
     CurriculumConfig,
@@ -15,6 +31,7 @@ from verl_ext.curriculum.base import (
     list_curricula,
     register_curriculum,
 )
+from verl_ext.curriculum.cures import legacy_checkpoint_message
 from verl_ext.curriculum.sampler import PassSampler
 
 __all__ = [
@@ -26,6 +43,7 @@ __all__ = [
     "RolloutContext",
     "build_curriculum",
     "get_curriculum_class",
+    "legacy_checkpoint_message",
     "list_curricula",
     "register_curriculum",
 ]

@@ -1,11 +1,15 @@
-"""CurES (arXiv 2510.01037): curriculum sampling ∝ ρ* (Eq. 14) and Neyman rollout allocation (Eq. 20).
+"""CurES (arXiv 2510.01037): the shared maths of the three registered CurES strategies.
 
-``curriculum.name=cures`` with ``mode: paper`` (default; specs/cures.md §4: Beta posterior per prompt updated
-every step, ρ* with τ, distinct draws by successive sampling, per-batch allocation Σ n_i = N in
-[n_min, n_max]) or ``mode: release`` (the authors' released pipeline, :mod:`verl_ext.curriculum.cures_release`).
-This module holds the pure formulas (:func:`sampling_probs`, :func:`allocate_rollouts`, :class:`BetaPosterior`,
-:class:`GradNormMoments`), the config and the registered curriculum; the paper-mode sampler is
-:mod:`verl_ext.curriculum.cures_paper`.
+- ``cures_algorithm1`` (:mod:`verl_ext.curriculum.cures_algorithm1`): the paper's Algorithm 1 as one run.
+- ``cures_online`` (:mod:`verl_ext.curriculum.cures_online`): the project's streaming variant (one pass over the
+  whole pool, posterior updated every step, distinct draws). Formerly ``curriculum.name=cures`` with ``mode: paper``.
+- ``cures_release`` (:mod:`verl_ext.curriculum.cures_release`): the authors' released pipeline.
+
+This module holds only what they share and imports none of them: ρ* (Eq. 14, :func:`sampling_probs`), the Neyman
+allocation (Eq. 20, :func:`allocate_with_floors`), the Beta posterior (Eq. 22–24, :class:`BetaPosterior`), the σ
+estimators (Eq. 21, :func:`bernoulli_sigma`, :class:`GradNormMoments`), the common config fields
+(:class:`CuresCommonConfig`), subset boundaries and the message for checkpoints written under the old name.
+See docs/cures.md.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.base import CurriculumConfig
 
 __all__ = [
+    "LEGACY_NAME",
     "BetaPosterior",
-    "CuresConfig",
-    "CuresCurriculum",
+    "CuresCommonConfig",
     "GradNormMoments",
+    "legacy_checkpoint_message",
+    "subset_bounds",
     "allocate_rollouts",
     "allocate_with_floors",
     "bernoulli_sigma",
@@ -341,117 +347,84 @@ class GradNormMoments:
         self.global_sums = np.asarray(state["global_sums"], dtype=np.float64).copy()
 
 
+# The name under which every CurES variant used to be registered (with ``params.mode`` = paper | release).
+LEGACY_NAME = "cures"
+_LEGACY_MODES = {"paper": "cures_online", "release": "cures_release"}
+
+
+def legacy_checkpoint_message(name: str, params: Mapping[str, Any] | None) -> str | None:
+    """For a checkpoint fingerprint ``(name, params)`` written under the old single ``cures`` strategy, the message
+    naming the strategy it is now; ``None`` for any other fingerprint.
+
+    ``cures`` with ``mode: paper`` (the default) is today's ``cures_online`` (the project's streaming variant, not the
+    paper's Algorithm 1, which is ``cures_algorithm1``); ``mode: release`` is ``cures_release``.
+    """
+    if name != LEGACY_NAME:
+        return None
+    mode = str((params or {}).get("mode", "paper"))
+    new = _LEGACY_MODES.get(mode, "cures_online")
+    return (
+        f"this checkpoint was written by the old curriculum.name='cures' with mode={mode!r}, which is now the "
+        f"strategy {new!r} (curriculum={new}; the paper's Algorithm 1 is 'cures_algorithm1'). The old name no longer "
+        f"exists and its state is not converted: start a fresh run with curriculum={new} "
+        "(trainer.resume_mode=disable), or resume this checkpoint with the code revision that wrote it"
+    )
+
+
+def subset_bounds(num_prompts: int, subset_sizes: Sequence[int] | None, num_subsets: int) -> np.ndarray:
+    """Start offsets of contiguous subsets plus the end, int64 shape ``(S+1,)``.
+
+    ``subset_sizes`` (must sum to ``num_prompts``) or else ``num_subsets`` near-equal parts in pool order.
+    """
+    if subset_sizes is not None:
+        sizes = np.asarray(subset_sizes, dtype=np.int64)
+        if int(sizes.sum()) != num_prompts:
+            raise ValueError(
+                f"curriculum.subset_sizes sum to {int(sizes.sum())} but the pool has {num_prompts} prompts; fix them"
+            )
+    else:
+        if num_subsets > num_prompts:
+            raise ValueError(f"curriculum.num_subsets={num_subsets} exceeds the pool of {num_prompts} prompts")
+        sizes = np.diff(np.linspace(0, num_prompts, num_subsets + 1).round().astype(np.int64))
+    return np.concatenate([[0], np.cumsum(sizes)])
+
+
 @dataclasses.dataclass
-class CuresConfig(CurriculumConfig):
-    """CurES options (specs/cures.md §3–5). ``n`` is the mean budget n_budget (N = m·n); paper defaults below.
+class CuresCommonConfig(CurriculumConfig):
+    """Fields shared by ``cures_algorithm1`` and ``cures_online`` (docs/cures.md). ``n`` is the mean budget n_budget
+    (N = m·n responses per step).
 
     Attributes:
-        mode: ``paper`` (default) or ``release``.
-        tau: ρ* temperature (>= 1e-3; ``inf`` = uniform sampling).
-        sampling: draw ∝ ρ* (False: uniform draws, the allocation-only ablation).
-        allocation: Neyman allocation (False: n responses each, the sampling-only ablation).
-        sigma: ``bernoulli`` or ``gradnorm``.
-        n_min, n_max: allocation bounds; pilot_n: floor of never-seen prompts when ``cold_start=pilot``.
-        cold_start: ``pilot`` or ``prior``.
-        alpha0, beta0, forget: Beta prior and forgetting factor λ.
-        schedule: ``pool`` (one run over the whole pool) or ``subsets`` (pool = subset ⌈t/steps_per_subset⌉,
-            posterior reset at each subset change).
-        subset_sizes: contiguous subset sizes in pool order (None: ``num_subsets`` near-equal parts).
-        release_table: release mode: .npz or .parquet with columns ``index, k, sigma`` (the stage-0 output).
-        release_shards, release_total, num_gpus, copies_n: release-mode allocation constants (§5).
+        tau: ρ* temperature of Eq. 14 (>= 1e-3; ``inf`` = uniform sampling). The paper gives no value; 0.1 assumed.
+        sigma: σ estimator of the Eq. 20 allocation: ``bernoulli`` (sqrt(E[p(1−p)]) under the posterior) or
+            ``gradnorm`` (Eq. 21; only where the strategy implements it).
+        n_min, n_max: per-prompt floor and ceiling of the allocation (ours: the paper has none; n = 1 would give
+            GRPO singleton groups).
+        alpha0, beta0: Beta prior of Eq. 22.
     """
 
     n: int = 8
-    mode: str = "paper"
     tau: float = 0.1
-    sampling: bool = True
-    allocation: bool = True
     sigma: str = "bernoulli"
     n_min: int = 2
     n_max: int = 32
-    pilot_n: int = 4
-    cold_start: str = "pilot"
     alpha0: float = 1.0
     beta0: float = 1.0
-    forget: float = 1.0
-    schedule: str = "pool"
-    subset_sizes: list[int] | None = None
-    num_subsets: int = 15
-    steps_per_subset: int = 10
-    release_table: str | None = None
-    release_shards: int = 8
-    release_total: int = 8192
-    num_gpus: int = 8
-    copies_n: int = 4
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        choices = {"mode": ("paper", "release"), "sigma": ("bernoulli", "gradnorm"), "cold_start": ("pilot", "prior")}
-        choices["schedule"] = ("pool", "subsets")
-        for key, valid in choices.items():
-            if getattr(self, key) not in valid:
-                raise ValueError(f"curriculum.{key}={getattr(self, key)!r} is invalid; use one of {valid}")
+        if self.sigma not in ("bernoulli", "gradnorm"):
+            raise ValueError(f"curriculum.sigma={self.sigma!r} is invalid; use one of ('bernoulli', 'gradnorm')")
         self.tau = float(self.tau)
         if not self.tau >= MIN_TAU:
             raise ValueError(
                 f"curriculum.tau={self.tau} must be >= {MIN_TAU} (or inf for uniform); raise curriculum.tau"
             )
-        if not 2 <= self.n_min <= self.pilot_n <= self.n <= self.n_max:
+        if not 2 <= self.n_min <= self.n <= self.n_max:
             raise ValueError(
-                f"need 2 <= n_min <= pilot_n <= n_budget <= n_max, got n_min={self.n_min}, pilot_n={self.pilot_n}, "
-                f"n_budget={self.n} (actor_rollout_ref.rollout.n), n_max={self.n_max}; adjust curriculum.n_min, "
-                "curriculum.pilot_n or curriculum.n_max (n = 1 would give singleton groups)"
+                f"need 2 <= n_min <= n_budget <= n_max, got n_min={self.n_min}, n_budget={self.n} "
+                f"(actor_rollout_ref.rollout.n), n_max={self.n_max}; adjust curriculum.n_min or curriculum.n_max "
+                "(n = 1 would give singleton groups)"
             )
-        if not 0.0 <= self.forget <= 1.0:
-            raise ValueError(f"curriculum.forget={self.forget} must lie in [0, 1] (1 = no forgetting)")
         if self.alpha0 <= 0 or self.beta0 <= 0:
             raise ValueError(f"curriculum.alpha0/beta0 must be > 0, got {self.alpha0}/{self.beta0}")
-        if self.num_subsets < 1 or self.steps_per_subset < 1:
-            raise ValueError("curriculum.num_subsets and curriculum.steps_per_subset must be >= 1")
-        if self.subset_sizes is not None and (len(self.subset_sizes) == 0 or min(self.subset_sizes) < 1):
-            raise ValueError("curriculum.subset_sizes must be a non-empty list of positive sizes (or null)")
-        if self.mode == "release" and not self.release_table:
-            raise ValueError("curriculum.mode=release needs curriculum.release_table (the stage-0 index,k,sigma file)")
-        if min(self.release_shards, self.release_total, self.num_gpus, self.copies_n) < 1:
-            raise ValueError("curriculum.release_shards/release_total/num_gpus/copies_n must be >= 1")
-
-
-@register_curriculum("cures")
-class CuresCurriculum(Curriculum):
-    """CurES: delegates to the paper-mode or release-mode sampler chosen by ``config.mode``."""
-
-    config_class = CuresConfig
-
-    def __init__(self, config: CuresConfig, num_prompts: int) -> None:
-        super().__init__(config, num_prompts)
-        # Imported here: both modules import this one for the pure formulas.
-        if config.mode == "paper":
-            from verl_ext.curriculum.cures_paper import PaperCures
-
-            self.impl: Any = PaperCures(config, num_prompts)
-        else:
-            from verl_ext.curriculum.cures_release import ReleaseCures
-
-            self.impl = ReleaseCures(config, num_prompts)
-
-    def run_step(self, ctx: RolloutContext) -> dict[str, float]:
-        """Draw m prompts, allocate their responses, submit and commit them (see the mode's sampler)."""
-        return self.impl.run_step(ctx)
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """Update the posterior from the trained groups (successes = rewards > 0.5)."""
-        return self.impl.observe(trained, screened)
-
-    def observe_gradnorms(self, indices: np.ndarray, norms: np.ndarray, correct: np.ndarray) -> None:
-        """Per-trajectory gradient norms for ``sigma=gradnorm`` (called before the actor update)."""
-        self.impl.observe_gradnorms(indices, norms, correct)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The mode's sampler state plus the mode name."""
-        return {"mode": self.config.mode, **self.impl.state_dict()}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the mode must match."""
-        if state.get("mode") != self.config.mode:
-            raise ValueError(f"checkpoint was written by curriculum.mode={state.get('mode')!r}; resume with that mode")
-        self.impl.load_state_dict(state)

@@ -1,4 +1,4 @@
-"""CurES ``release`` mode: the authors' released pipeline as pure functions (specs/cures.md §5).
+"""``cures_release``: the authors' released CurES pipeline (docs/cures.md "cures_release"); reproduces Table 1.
 
 Stage 0 (a GPU pilot, out of scope here) writes one table per subset with columns ``index, k, sigma``:
 k = correct of 4 pilot rollouts and σ from :func:`release_sigma_sq`. This module turns it into per-prompt
@@ -9,6 +9,7 @@ m prompts without replacement, drops s = 0, aligns Σ s to the GPU count (:func:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import os
@@ -17,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from verl_ext.curriculum.base import Group, RolloutContext
-from verl_ext.curriculum.cures import CuresConfig
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.cures import legacy_checkpoint_message
 from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = [
-    "ReleaseCures",
+    "CuresRelease",
+    "CuresReleaseConfig",
     "align_to_gpus",
     "load_release_table",
     "release_sigma_sq",
@@ -126,12 +128,42 @@ def load_release_table(path: str) -> dict[str, np.ndarray]:
     }
 
 
-class ReleaseCures:
-    """Release-mode sampler behind ``CuresCurriculum``: frozen weights and copies, no in-training updates."""
+@dataclasses.dataclass
+class CuresReleaseConfig(CurriculumConfig):
+    """``cures_release`` options (specs of the released scripts; docs/cures.md).
 
-    def __init__(self, config: CuresConfig, num_prompts: int) -> None:
-        self.config = config
-        self.num_prompts = int(num_prompts)
+    Attributes:
+        release_table: .npz or .parquet with columns ``index, k, sigma`` (the stage-0 output of this subset).
+        release_shards: stage-0 shard count (σ is normalised per shard).
+        release_total: copies budget per shard (8192 in the released code).
+        num_gpus: Σ s is aligned to a multiple of this.
+        copies_n: responses per copy (``rollout.n=4`` in the released code).
+    """
+
+    n: int = 4
+    release_table: str | None = None
+    release_shards: int = 8
+    release_total: int = 8192
+    num_gpus: int = 8
+    copies_n: int = 4
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.release_table:
+            raise ValueError("curriculum=cures_release needs curriculum.release_table (the stage-0 index,k,sigma file)")
+        if min(self.release_shards, self.release_total, self.num_gpus, self.copies_n) < 1:
+            raise ValueError("curriculum.release_shards/release_total/num_gpus/copies_n must be >= 1")
+
+
+@register_curriculum("cures_release")
+class CuresRelease(Curriculum):
+    """``cures_release``: frozen weights and copies from the stage-0 table, no in-training updates."""
+
+    config_class = CuresReleaseConfig
+
+    def __init__(self, config: CuresReleaseConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        self.config: CuresReleaseConfig = config
         table = load_release_table(str(config.release_table))
         idx = table["index"]
         if idx.size == 0 or idx.min() < 0 or idx.max() >= num_prompts or np.unique(idx).size != idx.size:
@@ -178,16 +210,14 @@ class ReleaseCures:
         """The released code never updates within an iteration: metrics only."""
         return trained_group_metrics(trained)
 
-    def observe_gradnorms(self, indices: np.ndarray, norms: np.ndarray, correct: np.ndarray) -> None:
-        """Release mode takes σ from the stage-0 table only."""
-        raise ValueError("curriculum.mode=release reads σ from release_table; gradient norms are not used in training")
-
     def state_dict(self) -> dict[str, Any]:
         """RNG, step and the table hash (a resume must use the same stage-0 file)."""
         return {"rng": self.rng.bit_generator.state, "step": self.step, "table_hash": self.table_hash}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; refuses a different release table."""
+        """Restore :meth:`state_dict`; refuses a different release table and a state of the old ``cures`` name."""
+        if "mode" in state:
+            raise ValueError(legacy_checkpoint_message("cures", {"mode": state["mode"]}))
         if state["table_hash"] != self.table_hash:
             raise ValueError("curriculum.release_table differs from the checkpointed run's; resume with the same file")
         self.rng.bit_generator.state = state["rng"]

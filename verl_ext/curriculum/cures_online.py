@@ -1,4 +1,10 @@
-"""CurES ``paper`` mode (specs/cures.md §4): Beta posterior every step, ρ* draws, per-batch Neyman allocation.
+"""``cures_online``: the project's streaming CurES variant (docs/cures.md "cures_online").
+
+Not the paper's Algorithm 1 (that is ``cures_algorithm1``): one run over the whole pool with no pilot and no
+per-subset reset; a Beta posterior per prompt (Eq. 22–24) updated from the training rollouts every step; m
+*distinct* prompts drawn ∝ ρ* (Eq. 14); Neyman allocation (Eq. 20) per batch with Σ n_i = N in [n_min, n_max], and
+never-seen prompts floored at ``pilot_n`` responses (their first observation). Formerly ``curriculum.name=cures``
+with ``mode: paper``.
 
 Per step cost is kept O(m log P): the ρ* weights live in a :class:`~verl_ext.curriculum.sumtree.SumTree`;
 only prompts whose posterior changed are refreshed (full recompute on load), and m distinct prompts are drawn
@@ -8,6 +14,7 @@ rounds, which leaves the distribution of the sequence unchanged and keeps rounds
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,19 +24,20 @@ from typing import Any
 
 import numpy as np
 
-from verl_ext.curriculum.base import Group, RolloutContext
+from verl_ext.curriculum.base import Curriculum, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import (
     BetaPosterior,
-    CuresConfig,
-    GradNormMoments,
+    CuresCommonConfig,
     allocate_with_floors,
     bernoulli_sigma,
+    legacy_checkpoint_message,
     log_weights,
+    subset_bounds,
 )
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts, trained_group_metrics
 
-__all__ = ["PaperCures", "draw_distinct", "subset_bounds"]
+__all__ = ["CuresOnline", "CuresOnlineConfig", "draw_distinct"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,32 +74,71 @@ def draw_distinct(tree: SumTree, m: int, rng: np.random.Generator) -> np.ndarray
     return np.concatenate(chosen).astype(np.int64)
 
 
-def subset_bounds(config: CuresConfig, num_prompts: int) -> np.ndarray:
-    """Start offsets of the contiguous subsets plus the end, shape ``(S+1,)`` (``schedule=subsets``)."""
-    if config.subset_sizes is not None:
-        sizes = np.asarray(config.subset_sizes, dtype=np.int64)
-        if int(sizes.sum()) != num_prompts:
+@dataclasses.dataclass
+class CuresOnlineConfig(CuresCommonConfig):
+    """``cures_online`` options (docs/cures.md), on top of :class:`~verl_ext.curriculum.cures.CuresCommonConfig`.
+
+    Attributes:
+        sampling: draw ∝ ρ* (False: uniform draws, the allocation-only ablation).
+        allocation: Neyman allocation (False: n responses each, the sampling-only ablation).
+        pilot_n: floor of never-seen prompts when ``cold_start=pilot``.
+        cold_start: ``pilot`` or ``prior`` (floor n_min for never-seen prompts).
+        forget: λ of the posterior update (1 = no forgetting).
+        schedule: ``pool`` (one run over the whole pool) or ``subsets`` (pool = subset ⌈t/steps_per_subset⌉,
+            posterior reset at each subset change; no pilot).
+        subset_sizes: contiguous subset sizes in pool order (None: ``num_subsets`` near-equal parts).
+    """
+
+    pilot_n: int = 4
+    cold_start: str = "pilot"
+    sampling: bool = True
+    allocation: bool = True
+    forget: float = 1.0
+    schedule: str = "pool"
+    subset_sizes: list[int] | None = None
+    num_subsets: int = 15
+    steps_per_subset: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.sigma != "bernoulli":
             raise ValueError(
-                f"curriculum.subset_sizes sum to {int(sizes.sum())} but the pool has {num_prompts} prompts; fix them"
+                f"curriculum.sigma={self.sigma!r} is not implemented for cures_online (nothing measures gradient norms "
+                "of its training rollouts); valid: 'bernoulli'. The paper's gradient-norm σ (Eq. 21) is "
+                "curriculum=cures_algorithm1 with sigma=gradnorm"
             )
-    else:
-        sizes = np.diff(np.linspace(0, num_prompts, config.num_subsets + 1).round().astype(np.int64))
-    return np.concatenate([[0], np.cumsum(sizes)])
+        for key, valid in {"cold_start": ("pilot", "prior"), "schedule": ("pool", "subsets")}.items():
+            if getattr(self, key) not in valid:
+                raise ValueError(f"curriculum.{key}={getattr(self, key)!r} is invalid; use one of {valid}")
+        if not self.n_min <= self.pilot_n <= self.n:
+            raise ValueError(
+                f"need n_min <= pilot_n <= n_budget, got n_min={self.n_min}, pilot_n={self.pilot_n}, "
+                f"n_budget={self.n} (actor_rollout_ref.rollout.n); adjust curriculum.pilot_n"
+            )
+        if not 0.0 <= self.forget <= 1.0:
+            raise ValueError(f"curriculum.forget={self.forget} must lie in [0, 1] (1 = no forgetting)")
+        if self.num_subsets < 1 or self.steps_per_subset < 1:
+            raise ValueError("curriculum.num_subsets and curriculum.steps_per_subset must be >= 1")
+        if self.subset_sizes is not None and (len(self.subset_sizes) == 0 or min(self.subset_sizes) < 1):
+            raise ValueError("curriculum.subset_sizes must be a non-empty list of positive sizes (or null)")
 
 
-class PaperCures:
-    """The paper-mode sampler behind ``CuresCurriculum`` (one ``numpy.random.Generator`` seeded by config.seed)."""
+@register_curriculum("cures_online")
+class CuresOnline(Curriculum):
+    """``cures_online``: one ``numpy.random.Generator`` seeded by ``config.seed``; weights in a sum tree."""
 
-    def __init__(self, config: CuresConfig, num_prompts: int) -> None:
-        self.config = config
-        self.num_prompts = int(num_prompts)
+    config_class = CuresOnlineConfig
+
+    def __init__(self, config: CuresOnlineConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        self.config: CuresOnlineConfig = config
         if config.batch_size > num_prompts:
             raise ValueError(f"batch_size={config.batch_size} exceeds the pool of {num_prompts} prompts")
         self.rng = np.random.default_rng(config.seed)
         self.posterior = BetaPosterior(num_prompts, config.alpha0, config.beta0, config.forget)
-        self.gradnorm = GradNormMoments(num_prompts) if config.sigma == "gradnorm" else None
         self.last_step = np.zeros(num_prompts, dtype=np.int64)
-        self.bounds = subset_bounds(config, num_prompts) if config.schedule == "subsets" else None
+        subsets = config.schedule == "subsets"
+        self.bounds = subset_bounds(num_prompts, config.subset_sizes, config.num_subsets) if subsets else None
         if self.bounds is not None and int(np.diff(self.bounds).min()) < config.batch_size:
             raise ValueError("a subset is smaller than batch_size; lower data.train_batch_size or merge subsets")
         self.subset = 0  # 1-based subset in use; 0 = none yet
@@ -134,15 +181,10 @@ class PaperCures:
             logger.info("CurES schedule=subsets: step %d enters subset %d (posterior reset)", step, subset)
             self.subset = subset
             self.posterior.reset()
-            if self.gradnorm is not None:
-                self.gradnorm = type(self.gradnorm)(self.num_prompts)
             self.rebuild()
 
     def _sigma(self, idx: np.ndarray) -> np.ndarray:
-        sig = bernoulli_sigma(self.posterior.alpha[idx], self.posterior.beta[idx])
-        if self.gradnorm is not None:
-            sig = self.gradnorm.sigma(idx, self.posterior.mean(idx), sig)
-        return sig
+        return bernoulli_sigma(self.posterior.alpha[idx], self.posterior.beta[idx])
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Draw m prompts ∝ ρ*, allocate N = m·n responses (floors by cold start), submit and commit."""
@@ -186,12 +228,6 @@ class PaperCures:
         metrics["cures/update_ms"] = self._update_ms
         metrics["cures/n_mismatch"] = float(mismatch)
         return metrics
-
-    def observe_gradnorms(self, indices: np.ndarray, norms: np.ndarray, correct: np.ndarray) -> None:
-        """Store per-trajectory gradient norms (``sigma=gradnorm``)."""
-        if self.gradnorm is None:
-            raise ValueError("observe_gradnorms needs curriculum.sigma=gradnorm")
-        self.gradnorm.update(indices, norms, correct)
 
     # ------------------------------------------------------------------------------------------ metrics
     def _batch_metrics(self, idx: np.ndarray, n: np.ndarray, lo: np.ndarray, sigma: np.ndarray) -> dict[str, float]:
@@ -245,13 +281,12 @@ class PaperCures:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def state_dict(self) -> dict[str, Any]:
-        """Posterior, last-visit steps, gradnorm moments, RNG, step/subset and pool size."""
+        """Posterior, last-visit steps, RNG, step/subset and pool size."""
         return {
             "num_prompts": self.num_prompts,
             "fingerprint": self.fingerprint(),
             "rng": self.rng.bit_generator.state,
             "posterior": self.posterior.state_dict(),
-            "gradnorm": None if self.gradnorm is None else self.gradnorm.state_dict(),
             "last_step": self.last_step.copy(),
             "step": self.step,
             "subset": self.subset,
@@ -259,7 +294,12 @@ class PaperCures:
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` and recompute every weight (τ may differ from the saved run's)."""
+        """Restore :meth:`state_dict` and recompute every weight (τ may differ from the saved run's).
+
+        A state written by the old ``cures`` strategy (it carries ``mode``) is refused naming the new strategy.
+        """
+        if "mode" in state:
+            raise ValueError(legacy_checkpoint_message("cures", {"mode": state["mode"]}))
         if int(state["num_prompts"]) != self.num_prompts:
             raise ValueError(
                 f"checkpoint has a pool of {state['num_prompts']} prompts, this run {self.num_prompts}; "
@@ -267,13 +307,11 @@ class PaperCures:
             )
         if state["fingerprint"] != self.fingerprint():
             raise ValueError(
-                "curriculum state was written with different CurES prior/sigma/schedule/seed settings; "
+                "curriculum state was written with different cures_online prior/sigma/schedule/seed settings; "
                 "resume with the original curriculum.* values"
             )
         self.rng.bit_generator.state = state["rng"]
         self.posterior.load_state_dict(state["posterior"])
-        if self.gradnorm is not None:
-            self.gradnorm.load_state_dict(state["gradnorm"])
         self.last_step = np.asarray(state["last_step"], dtype=np.int64).copy()
         self.step = int(state["step"])
         self.subset = int(state["subset"])
