@@ -2,8 +2,13 @@
 # Launch one published run (configs/experiment/<experiment>.yaml) or a recipe's default config on this node / Ray cluster.
 #   scripts/launch.sh <experiment | recipe:<name>> [hydra overrides...]
 #   e.g. scripts/launch.sh pcl_table1_math/qwen3-8b-base_pcl trainer.total_training_steps=100
-# Knobs (environment): DRY_RUN=1 composes and prints the config (no Ray, no GPU); FORCE=1 allows a dirty git tree;
-# SEED, NNODES, GPUS_PER_NODE, LOGGER; DATA_DIR, MODEL_DIR, CKPT_DIR (read by the configs); PYTHON.
+# Every start first composes and validates the config (verl_ext.trainer.preflight: curriculum and strategy checks,
+# verl's validate_config, the files the run reads) and exits 2 naming the key when a check fails.
+# Knobs (environment): DRY_RUN=1 composes, validates (no file checks) and prints the config (no Ray, no GPU);
+# FORCE=1 allows a dirty git tree; SEED, NNODES, GPUS_PER_NODE, LOGGER; DATA_DIR, MODEL_DIR, CKPT_DIR (read by the
+# configs; relative values are taken from the repository root and made absolute); VENV, PYTHON.
+# Under $CKPT_DIR/<project>/<experiment>/: checkpoints, launch/ (resolved config, provenance, console log),
+# tensorboard/ (TENSORBOARD_DIR) and metrics.jsonl (verl's file logger, VERL_FILE_LOGGER_PATH).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,13 +27,17 @@ FORCE=${FORCE:-0}
 SEED=${SEED:-1}
 NNODES=${NNODES:-1}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-LOGGER=${LOGGER:-"[console,tensorboard]"}
+LOGGER=${LOGGER:-"[console,tensorboard,file]"}
+VENV=${VENV:-.venv}
 if [[ -z "${PYTHON:-}" ]]; then
-  if [[ -x .venv/bin/python ]]; then PYTHON=.venv/bin/python; else PYTHON=python; fi
+  if [[ -x $VENV/bin/python ]]; then PYTHON=$VENV/bin/python; else PYTHON=python; fi
 fi
-export DATA_DIR=${DATA_DIR:-data/prepared}
-export MODEL_DIR=${MODEL_DIR:-models}
-export CKPT_DIR=${CKPT_DIR:-checkpoints}
+# Absolute paths: Ray workers on other nodes (and Ray's per-job working dir) must read the same files.
+absolute() { if [[ $1 == /* ]]; then echo "$1"; else echo "$REPO/$1"; fi; }
+DATA_DIR=$(absolute "${DATA_DIR:-data/prepared}")
+MODEL_DIR=$(absolute "${MODEL_DIR:-models}")
+CKPT_DIR=$(absolute "${CKPT_DIR:-checkpoints}")
+export DATA_DIR MODEL_DIR CKPT_DIR
 
 if [[ $TARGET == recipe:* ]]; then
   RECIPE=${TARGET#recipe:}
@@ -65,9 +74,10 @@ overrides=(
 )
 cmd=("$PYTHON" "${module[@]}" "${overrides[@]}" "$@")
 
+preflight=("$PYTHON" -m verl_ext.trainer.preflight --config-dir "$REPO/configs" --config-name "$RECIPE")
 if [[ $DRY_RUN == 1 ]]; then
-  echo "# dry run: ${cmd[*]} --cfg job --resolve" >&2
-  exec "${cmd[@]}" --cfg job --resolve
+  echo "# dry run: ${cmd[*]} (composed, validated and printed by verl_ext.trainer.preflight)" >&2
+  exec "${preflight[@]}" --dry-run "${overrides[@]}" "$@"
 fi
 
 # Provenance: refuse a dirty tree (results must name a commit), then log config, commit and verl version.
@@ -81,18 +91,36 @@ if git rev-parse --git-dir >/dev/null 2>&1 && [[ -n $(git status --porcelain --u
 fi
 RESOLVED=$(mktemp)
 trap 'rm -f "$RESOLVED"' EXIT
-"${cmd[@]}" --cfg job --resolve >"$RESOLVED"
+# every check a start makes (paths included) before Ray starts; exit 2 naming the key on failure
+"${preflight[@]}" --output "$RESOLVED" "${overrides[@]}" "$@"
 RUN_DIR=$("$PYTHON" -c 'import sys; from omegaconf import OmegaConf; print(OmegaConf.load(sys.argv[1]).trainer.default_local_dir)' \
   "$RESOLVED")
+RUN_DIR=$(absolute "$RUN_DIR")
 mkdir -p "$RUN_DIR/launch"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 cp "$RESOLVED" "$RUN_DIR/launch/config_${STAMP}.yaml"
+
+# Logs next to the checkpoints. verl's TensorBoard and file loggers read these variables inside Ray actors, which do
+# not inherit this shell's environment on a running cluster: pass them through verl's ray_init runtime_env.
+export TENSORBOARD_DIR=${TENSORBOARD_DIR:-$RUN_DIR/tensorboard}
+export VERL_FILE_LOGGER_PATH=${VERL_FILE_LOGGER_PATH:-$RUN_DIR/metrics.jsonl}
+cmd+=(
+  "++ray_kwargs.ray_init.runtime_env.env_vars.TENSORBOARD_DIR=${TENSORBOARD_DIR}"
+  "++ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH=${VERL_FILE_LOGGER_PATH}"
+)
+CONSOLE_LOG=$RUN_DIR/launch/console_${STAMP}.log
 {
   echo "time: ${STAMP}"
   echo "git_commit: ${GIT_COMMIT}"
   echo "verl_version: $("$PYTHON" -c 'import importlib.metadata as m; print(m.version("verl"))')"
   echo "host: $(hostname)"
+  echo "console_log: ${CONSOLE_LOG}"
+  echo "tensorboard_dir: ${TENSORBOARD_DIR}"
+  echo "file_logger: ${VERL_FILE_LOGGER_PATH}"
   printf 'command:'; printf ' %q' "${cmd[@]}"; echo
 } >"$RUN_DIR/launch/provenance_${STAMP}.txt"
-echo "run dir: $RUN_DIR (config and provenance in $RUN_DIR/launch/)" >&2
+echo "run dir: $RUN_DIR (config, provenance and console log in $RUN_DIR/launch/)" >&2
+rm -f "$RESOLVED"
+trap - EXIT
+exec > >(tee -a "$CONSOLE_LOG") 2>&1
 exec "${cmd[@]}"

@@ -61,8 +61,15 @@ class CurriculumTaskRunner:
                 tq.close()
 
 
-def validate(config: DictConfig) -> None:
-    """Every check that needs no GPU and no Ray: verl's ``validate_config`` and our curriculum namespace.
+def validate(config: DictConfig, dry_run: bool = False) -> None:
+    """Every check a start makes before Ray or a GPU is touched; ``scripts/launch.sh`` runs it for dry runs too.
+
+    1. our ``curriculum`` namespace (``check_trainer_config``: the section dataclass and the strategy's own config
+       dataclass, i.e. its hyper-parameter bounds, without data);
+    2. verl's ``validate_config`` (batch sizes, engine and parallelism keys);
+    3. unless ``dry_run``: every file the run reads exists (``preflight.required_paths``), and PCL's
+       ``curriculum.value_model`` converts to verl's critic dataclass (that conversion loads the model's config and
+       tokenizer from disk, so a dry run checks only its PCL-specific keys).
 
     Raises ``ValueError``/``AssertionError`` naming the key, before any resource is allocated.
     """
@@ -71,10 +78,34 @@ def validate(config: DictConfig) -> None:
     from verl.utils.device import auto_set_device
 
     from verl_ext.trainer.config import check_trainer_config
+    from verl_ext.trainer.preflight import ConfigCheckError, missing_paths
 
     auto_set_device(config)
     check_trainer_config(config)
     validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
+    value_model = config.get("curriculum", {}).get("value_model")
+    enabled = value_model is not None and value_model.get("enable", True)
+    if enabled and dry_run:
+        from verl_ext.workers.loss import HEAD_ACTIVATIONS
+
+        head = value_model.get("head_activation", "none") or "none"
+        if head not in HEAD_ACTIVATIONS:
+            raise ConfigCheckError(
+                f"curriculum.value_model.head_activation={head!r}; valid: {', '.join(HEAD_ACTIVATIONS)}"
+            )
+    if dry_run:
+        return
+    missing = missing_paths(config)
+    if missing:
+        lines = "\n".join(f"  {key}: {path}" for key, path in missing)
+        raise ConfigCheckError(
+            f"{len(missing)} path(s) the run reads do not exist (set DATA_DIR / MODEL_DIR, run `make data`, or "
+            f"override the key):\n{lines}"
+        )
+    if enabled:
+        from verl_ext.workers.value_worker import split_value_model_node
+
+        split_value_model_node(value_model, config.actor_rollout_ref.model.path)
 
 
 def run(config: DictConfig) -> None:
