@@ -16,7 +16,8 @@ EQUIVALENT = [
     (r"The answer is \boxed{\frac12}", "0.5"),
     (r"\boxed{0.5}", r"\frac{1}{2}"),
     (r"\boxed{\dfrac{3}{4}}", "3/4"),
-    (r"so \boxed{1} no wait, \boxed{2}", "2"),
+    # boxes over 70 characters apart are not one answer: the last one counts (math-verify's grouping rule)
+    (r"so \boxed{1}. Checking every case again, including both boundary conditions, we correct it to \boxed{2}", "2"),
     (r"\boxed{\boxed{7}}", "7"),
     (r"\boxed{\frac{\sqrt{3}}{2}}", r"\frac{\sqrt3}{2}"),
     (r"\boxed{2\sqrt{2}}", r"\sqrt{8}"),
@@ -31,6 +32,7 @@ EQUIVALENT = [
     (r"\boxed{\text{Monday}}", "Monday"),
     (r"\boxed{1,000}", "1000"),
     (r"\boxed{50\%}", r"50\%"),
+    (r"\boxed{50\%}", "50"),  # a percent sign is optional, like a unit (verl_ext.rewards.answer, rule 3)
     (r"\boxed{x=5}", "5"),
     (r"\boxed{2x+1}", "1+2x"),
     (r"\boxed{2\pi}", r"2 \pi"),
@@ -66,7 +68,7 @@ NOT_EQUIVALENT = [
     (r"\boxed{\frac{2}{3}}", "0.6"),
     (r"\boxed{10^{3}}", "10^{4}"),
     (r"\boxed{\pi}", "3.14"),
-    (r"\boxed{50\%}", "50"),
+    (r"\boxed{50\%}", "0.6"),
 ]
 
 NO_ANSWER = ["I do not know.", "", r"\boxed{}", "   \n\t ", r"The answer is \boxed{"]

@@ -1,10 +1,13 @@
-"""Find the last ``\\boxed{...}`` (or ``\\fbox{...}``) of a text, with nested braces.
+"""Find ``\\boxed{...}`` (or ``\\fbox{...}``) groups in a text, with nested braces.
 
-Used both for the reward (the model's final answer) and for data preparation (MATH's gold answer is the last boxed
-expression of its reference solution). A linear scan, no regex backtracking, so adversarial inputs stay cheap.
+``last_boxed_content`` serves data preparation (MATH's gold answer is the last boxed expression of its reference
+solution); ``boxed_spans`` serves the reward (where the final answer group starts, see ``verl_ext.rewards.answer``).
+Linear scans, no regex backtracking, so adversarial inputs stay cheap.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 _OPENERS = ("\\boxed", "\\fbox")
 
@@ -65,3 +68,42 @@ def last_boxed_content(text: str) -> str | None:
     if rest >= len(text) or text[rest] != "{":
         return None
     return _braced_content(text, rest)
+
+
+class BoxSpan(NamedTuple):
+    """One top-level ``\\boxed{...}``: ``text[start:end]`` is the whole command, ``text[content_start:end - 1]`` its
+    content (``end`` is one past the closing brace)."""
+
+    start: int
+    content_start: int
+    end: int
+
+
+def boxed_spans(text: str) -> list[BoxSpan]:
+    """Every top-level, closed ``\\boxed{...}``/``\\fbox{...}`` of ``text``, left to right (boxes nested in a box are
+    part of it). Scanning stops at an unclosed box, so the cost stays linear in ``len(text)``.
+
+    Examples:
+        >>> [text[s.start:s.end] for text in [r"a \\boxed{1} and \\boxed{\\boxed{2}}"] for s in boxed_spans(text)]
+        ['\\\\boxed{1}', '\\\\boxed{\\\\boxed{2}}']
+    """
+    spans: list[BoxSpan] = []
+    # next occurrence of each opener, re-searched only once the scan has passed it (keeps the scan linear)
+    nxt = {opener: text.find(opener + "{") for opener in _OPENERS}
+    pos = 0
+    while True:
+        for opener, at in nxt.items():
+            if 0 <= at < pos:
+                nxt[opener] = text.find(opener + "{", pos)
+        live = [(at, opener) for opener, at in nxt.items() if at >= 0]
+        if not live:
+            break
+        start, opener = min(live)
+        brace = start + len(opener)
+        content = _braced_content(text, brace)
+        if content is None:
+            break
+        end = brace + len(content) + 2
+        spans.append(BoxSpan(start, brace + 1, end))
+        pos = end
+    return spans

@@ -18,7 +18,7 @@ import resource
 import time
 from multiprocessing.connection import Connection
 
-from verl_ext.rewards.boxed import last_boxed_content
+from verl_ext.rewards.answer import answers_match
 
 logger = logging.getLogger(__name__)
 
@@ -29,39 +29,15 @@ HANG_SENTINEL = "<<verl_ext: hang the reward worker>>"
 CRASH_SENTINEL = "<<verl_ext: crash the reward worker>>"
 
 
-def gold_text(ground_truth: str) -> str:
-    """The ground truth as math-verify should parse it: inside ``\\boxed{}`` (as verl's helper does), ``$`` stripped."""
-    gold = str(ground_truth).strip().strip("$").strip()
-    if gold.startswith("\\boxed") or gold.startswith("\\fbox"):
-        return gold
-    return "\\boxed{" + gold + "}"
-
-
-def answer_text(response: str) -> str:
-    """The part of a response to parse: its last ``\\boxed{...}`` if any, else the whole text."""
-    boxed = last_boxed_content(response)
-    return response if boxed is None else "\\boxed{" + boxed + "}"
-
-
 def verify_answer(response: str, ground_truth: str, test_hooks: bool = False) -> float:
     """1.0 if math-verify finds the response's final answer equal to the ground truth, else 0.0.
 
-    Runs math-verify with its signal-based timeouts disabled; call it only where the caller bounds the time
-    (the worker process below), never directly in a training process.
+    Which text is parsed, and how, is ``verl_ext.rewards.answer``'s. math-verify's signal-based timeouts are off:
+    call it only where the caller bounds the time (the worker process below), never directly in a training process.
     """
     if test_hooks:
         _run_test_hooks(response)
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
-
-    gold = parse(gold_text(ground_truth), extraction_config=[LatexExtractionConfig()], parsing_timeout=None)
-    pred = parse(
-        answer_text(response),
-        extraction_config=[ExprExtractionConfig(), LatexExtractionConfig()],
-        parsing_timeout=None,
-    )
-    if not gold or not pred:
-        return 0.0
-    return 1.0 if verify(gold, pred, timeout_seconds=None) else 0.0
+    return 1.0 if answers_match(response, ground_truth) else 0.0
 
 
 def _run_test_hooks(response: str) -> None:
