@@ -20,7 +20,10 @@ if TYPE_CHECKING:
 __all__ = ["TrainerExtension", "build_extension", "EXTENSIONS"]
 
 # curriculum name -> "module:Class"; imported only when that curriculum runs.
-EXTENSIONS: dict[str, str] = {"pcl": "verl_ext.workers.pcl_extension:PCLExtension"}
+EXTENSIONS: dict[str, str] = {
+    "pcl": "verl_ext.workers.pcl_extension:PCLExtension",
+    "cures_algorithm1": "verl_ext.workers.gradnorm_extension:CuresGradNormExtension",
+}
 
 
 class TrainerExtension(Protocol):
