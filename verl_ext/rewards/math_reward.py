@@ -19,9 +19,23 @@ complete, logging a warning once.
 Scoring runs in a pool of worker processes (``verl_ext.rewards.pool``) with a per-item timeout enforced from this
 process: a hang or a crash scores 0, is counted (``reward_stats()``) and never blocks or kills training.
 
-Environment knobs (read when the pool is first created): ``VERL_EXT_REWARD_WORKERS`` (processes per training
-process, default ``min(4, cpu_count)``), ``VERL_EXT_REWARD_TIMEOUT`` (seconds per item, default 10),
-``VERL_EXT_REWARD_MAX_MEMORY_MB`` (address-space cap per worker, default 4096, 0 = none).
+Which text of the response and of the gold math-verify reads is ``verl_ext.rewards.answer``'s (docs there).
+
+Environment knobs (read when the pool is first created):
+
+- ``VERL_EXT_REWARD_TIMEOUT``: seconds per item, default 5 = math-verify's own defaults
+  (``math_verify.parse(parsing_timeout=5)``, ``math_verify.verify(timeout_seconds=5)``). Here one limit covers the
+  whole item (parsing the gold and the response, and comparing them): a pathological answer holds one worker for
+  at most this long and scores 0.
+- ``VERL_EXT_REWARD_WORKERS``: processes in this process's pool, default ``default_num_workers()`` = the CPUs this
+  process may run on (``os.sched_getaffinity``; ``os.cpu_count`` where that does not exist), capped at
+  ``MAX_DEFAULT_WORKERS`` = 8. verl 0.9.1 scores in ``reward.num_workers`` reward-loop actors (8 by default, spread
+  over the nodes), each with its own pool: on one 8-GPU node with ≥ 64 cores that is 64 scoring processes. Set the
+  variable lower on nodes with fewer cores, or when other CPU work shares the node.
+- ``VERL_EXT_REWARD_MAX_MEMORY_MB``: address-space cap per worker, default 4096, 0 = none.
+
+Worst case: k pathological answers among a step's answers add about ``ceil(k / workers) × timeout`` seconds of
+scoring to that reward-loop actor (``scripts/bench/bench_reward.py`` measures it).
 """
 
 from __future__ import annotations
@@ -39,21 +53,49 @@ from verl_ext.rewards.pool import VerifyPool, VerifyResult, close_pool, get_pool
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT_S = 10.0
+DEFAULT_TIMEOUT_S = 5.0  # math-verify's own per-call default (parse and verify)
+MAX_DEFAULT_WORKERS = 8
 _STATS: Counter[str] = Counter()
 _STATS_LOCK = threading.Lock()
 _WARNED_NO_TRUNCATION_INFO = False
 
 
+def _env_number(name: str, default: float, kind: type, minimum: float) -> Any:
+    """``$name`` as ``kind`` (``default`` when unset); a clear error naming the variable when it is not valid."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return kind(default)
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}; expected a number >= {minimum}") from None
+    if value < minimum:
+        raise ValueError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
 def default_timeout() -> float:
-    """Per-item timeout in seconds: ``$VERL_EXT_REWARD_TIMEOUT`` or 10."""
-    return float(os.environ.get("VERL_EXT_REWARD_TIMEOUT", DEFAULT_TIMEOUT_S))
+    """Per-item timeout in seconds: ``$VERL_EXT_REWARD_TIMEOUT`` or 5 (math-verify's own default)."""
+    return _env_number("VERL_EXT_REWARD_TIMEOUT", DEFAULT_TIMEOUT_S, float, 0.001)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the OS has one (cgroups, ``taskset``), else the count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def default_num_workers(cpus: int | None = None) -> int:
+    """Pool size without ``$VERL_EXT_REWARD_WORKERS``: ``min(MAX_DEFAULT_WORKERS, available CPUs)``."""
+    return max(1, min(MAX_DEFAULT_WORKERS, available_cpus() if cpus is None else cpus))
 
 
 def pool() -> VerifyPool:
     """The lazily created process-wide worker pool (sized from the environment, see the module docstring)."""
-    workers = int(os.environ.get("VERL_EXT_REWARD_WORKERS", min(4, os.cpu_count() or 1)))
-    memory = int(os.environ.get("VERL_EXT_REWARD_MAX_MEMORY_MB", 4096))
+    workers = _env_number("VERL_EXT_REWARD_WORKERS", default_num_workers(), int, 1)
+    memory = _env_number("VERL_EXT_REWARD_MAX_MEMORY_MB", 4096, int, 0)
     return get_pool(workers, memory)
 
 
@@ -137,8 +179,9 @@ def compute_score(
 ) -> dict[str, float]:
     """verl custom reward: ``{"score", "acc", "timeout", "truncated"}``, each 0.0 or 1.0 (``score == acc``).
 
-    ``score`` = 1 iff the response is not truncated and math-verify finds its final answer (the last ``\\boxed{}``
-    when present, else whatever math-verify extracts) equal to ``ground_truth``. ``timeout`` = 1 when the check hung
+    ``score`` = 1 iff the response is not truncated and math-verify finds its final answer (the last boxed group
+    or "final answer is" statement, else whatever math-verify extracts; ``verl_ext.rewards.answer``) equal to
+    ``ground_truth``. ``timeout`` = 1 when the check hung
     or its worker crashed (scored 0). ``data_source`` is unused (one rule for every math source); extra ``kwargs``
     from verl (``reward_router_address``, ...) are ignored.
     """
