@@ -162,3 +162,22 @@ def test_bad_hyper_parameters_name_the_fix() -> None:
         SpeedConfig(max_staleness_steps=-1)
     with pytest.raises(ValueError, match=r"k·m screened = 256 distinct prompts per step but the pool has 100"):
         Speed(SpeedConfig(batch_size=64, k=4), 100)
+
+
+@pytest.mark.parametrize("mode", ["exact", "pipelined"])
+def test_screening_and_continuation_share_one_wave(mode: str) -> None:
+    """Each round is one generation wave (screening + continuation dispatched together), not two."""
+    cfg = SpeedConfig(batch_size=M, n=16, n_init=4, k=1, mode=mode, seed=4)
+    ctx = (CarryFakeContext if mode == "pipelined" else FakeRolloutContext)(_rates(2000), seed=1)
+    metrics = _run(Speed(cfg, 2000), ctx, 6)
+    fused = 0
+    for rec, met in zip(ctx.history[:-1], metrics):
+        methods = [method for method, _, _ in rec.calls]
+        # a round is one wave whatever it dispatches: screening, continuation, or both
+        assert rec.waves == met["curriculum/gen_rounds"]
+        # every extend except a flush round's rode in the same wave as a screening call
+        fused += methods.count("extend") - int(met["speed/flush_rounds"])
+        assert rec.waves == len(methods) - (methods.count("extend") - int(met["speed/flush_rounds"]))
+    before = sum(len(rec.calls) for rec in ctx.history[:-1])  # one wave per call when issued one after another
+    after = sum(rec.waves for rec in ctx.history[:-1])
+    assert fused > 0 and after == before - fused < before

@@ -197,3 +197,36 @@ def test_state_digest_is_exact_and_order_free():
     assert state_digest(dict(state, alpha=np.arange(4))) != state_digest(state)  # dtype counts
     rng.random()
     assert state_digest(dict(state, rng=rng.bit_generator.state)) != state_digest(state)
+
+
+def test_verl_timing_and_wait_hooks_we_rely_on_are_pinned():
+    """Curriculum rounds feed verl's own ``gen`` timer and throughput keys; the buffer bounds verl's poll."""
+    from verl.trainer.ppo.metric_utils import compute_throughout_metrics, compute_timing_metrics
+    from verl.trainer.ppo.v1.replay_buffer import VERL_REPLAY_BUFFER_DEBUG_INTERVAL_SECONDS, ReplayBuffer
+    from verl.trainer.ppo.v1.trainer_base import PPOTrainer
+
+    assert 'marked_timer("gen", timing_raw' in inspect.getsource(PPOTrainer._step_once)
+    assert "self.replay_buffer.sample" in inspect.getsource(PPOTrainer._step_once)
+    assert list(inspect.signature(ReplayBuffer._wait_for_next_poll).parameters) == [
+        "self", "partition_id", "last_debug_time"
+    ]  # fmt: skip
+    assert "_wait_for_next_poll" in inspect.getsource(ReplayBuffer.sample)
+    assert isinstance(VERL_REPLAY_BUFFER_DEBUG_INTERVAL_SECONDS, int)
+    assert 'timing_raw["step"]' in inspect.getsource(compute_throughout_metrics)
+    assert '"gen": num_response_tokens' in inspect.getsource(compute_timing_metrics)
+    assert "_get_n_gpus_for_throughput" in inspect.getsource(PPOTrainer._compute_metrics)
+
+
+def test_gen_waves_metric_is_reported_when_known():
+    trained = [_g("a", 0, [1, 0])]
+    m = shared_step_metrics(trained, [], rounds=3, prompts_rolled_out=2, responses=6, gen_tokens=9, waves=2)
+    assert m["curriculum/gen_waves"] == 2.0 and m["curriculum/gen_rounds"] == 3.0
+    assert "curriculum/gen_waves" not in shared_step_metrics(trained, [], 1, 1, 2, 3)
+
+
+def test_padding_rows_formula():
+    from verl_ext.trainer.metrics import padding_rows
+
+    assert [padding_rows(t, 32) for t in (32, 33, 35, 64, 1)] == [0, 31, 29, 0, 31]
+    with pytest.raises(ValueError, match="unit"):
+        padding_rows(3, 0)

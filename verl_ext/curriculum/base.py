@@ -87,6 +87,13 @@ class RolloutContext(Protocol):
         existing ones: SPEED's continuation); block; return the groups with all their rewards."""
         ...
 
+    def generate_and_extend(
+        self, indices: np.ndarray, n: int | np.ndarray, groups: Sequence[Group], n_more: int | np.ndarray
+    ) -> tuple[list[Group], list[Group]]:
+        """:meth:`generate` of ``indices`` and :meth:`extend` of ``groups`` dispatched together and awaited once
+        (one generation wave); returns ``(fresh groups, extended groups)``, either possibly empty."""
+        ...
+
     def submit(self, indices: np.ndarray, n: int | np.ndarray) -> list[Group]:
         """Like :meth:`generate` but without waiting: returned groups have ``rewards=None``. For curricula
         that decide before generation (uniform, CurES, GVM, PCL); their rewards arrive in ``observe``."""

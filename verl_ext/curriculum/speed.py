@@ -12,8 +12,10 @@ accepted in the previous round (0 < p̂_init < 1) with n − n_init more respons
   ``max_staleness_steps`` are released. The carry is not checkpointed: a resume drops it and reports
   ``speed/carry_dropped_on_resume``.
 
-The trainer issues the screening and continuation requests of a round as two calls (``ctx.generate`` then
-``ctx.extend``); both are in flight for the same policy.
+A round's screening and continuation go to the engine together as one wave (``ctx.generate_and_extend``: both
+batches are dispatched before the single wait), as SPEED's pipelined implementation batches the screening of the
+next candidates with the continuation of the previous round's accepted prompts into one inference call. A round
+is then as long as its slowest response once, not twice (``curriculum/gen_waves`` = rounds).
 """
 
 from __future__ import annotations
@@ -114,8 +116,10 @@ class Speed(PassSampling, Curriculum):
                 counts["flush_rounds"] += 1
                 acc = acc[need:]
                 break
-            screen = ctx.generate(draw_fresh(self.sampler, cfg.k * m, used), cfg.n_init)
-            done += self._continue(ctx, acc, step, counts)  # same round as the screening call
+            fresh = draw_fresh(self.sampler, cfg.k * m, used)
+            # one wave: screening of the fresh candidates and continuation of the accepted ones
+            screen, continued = ctx.generate_and_extend(fresh, cfg.n_init, [it.group for it in acc], self._n_more)
+            done += self._finished(acc, continued, step, counts)
             informative, rest = log.add(screen, len(screen) * cfg.n_init)
             ctx.release(rest)
             acc = [_Item(g, step) for g in informative]
@@ -141,15 +145,22 @@ class Speed(PassSampling, Curriculum):
         self._acc, self._done = [], []
         return acc, done, len(old)
 
+    @property
+    def _n_more(self) -> int:
+        """Continuation responses per accepted prompt, n − n_init."""
+        return self.config.n - self.config.n_init
+
     def _continue(self, ctx: RolloutContext, items: list[_Item], step: int, counts: dict[str, int]) -> list[_Item]:
-        """Add n − n_init responses to accepted groups (same handle); return them as finished items."""
+        """Add n − n_init responses to accepted groups (same handle) in a wave of their own (flush round)."""
         if not items:
             return []
-        n_more = self.config.n - self.config.n_init
-        groups = ctx.extend([it.group for it in items], n_more)
+        return self._finished(items, ctx.extend([it.group for it in items], self._n_more), step, counts)
+
+    def _finished(self, items: list[_Item], groups: Sequence[Group], step: int, counts: dict[str, int]) -> list[_Item]:
+        """Continued groups as finished items (continued at ``step``); counts the continuation."""
         counts["continued"] += len(items)
-        counts["cont_responses"] += len(items) * n_more
-        return [_Item(g, it.born, step) for g, it in zip(groups, items)]
+        counts["cont_responses"] += len(items) * self._n_more
+        return [_Item(g, it.born, step) for g, it in zip(groups, items, strict=True)]
 
     def _choose(self, done: list[_Item], m: int) -> tuple[list[_Item], list[_Item]]:
         """Exact: m at random (rng); pipelined: the m oldest (carried first), to limit staleness drops."""

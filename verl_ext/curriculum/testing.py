@@ -38,6 +38,7 @@ class StepRecord:
         released: handles passed to ``release``.
         committed: handles passed to ``commit`` (``None`` until commit is called).
         rounds: number of generation calls (generate, submit and extend each count one).
+        waves: blocking waits (generate and extend one each; generate_and_extend one for both; submit none).
         responses: number of responses drawn.
     """
 
@@ -47,6 +48,7 @@ class StepRecord:
     released: list[str] = dataclasses.field(default_factory=list)
     committed: list[str] | None = None
     rounds: int = 0
+    waves: int = 0
     responses: int = 0
 
 
@@ -144,7 +146,18 @@ class FakeRolloutContext:
     def generate(self, indices: np.ndarray, n: int | np.ndarray) -> list[Group]:
         """Draw ``n`` Bernoulli rewards per index; return groups with rewards, in the order of ``indices``."""
         groups = self._create("generate", indices, n)
+        self.record.waves += 1
         return [self.group(g.handle) for g in groups]
+
+    def generate_and_extend(
+        self, indices: np.ndarray, n: int | np.ndarray, groups: Sequence[Group], n_more: int | np.ndarray
+    ) -> tuple[list[Group], list[Group]]:
+        """:meth:`generate` then :meth:`extend` (same draws and records as two calls), counted as one wave."""
+        waves = self.record.waves
+        fresh = self.generate(indices, n) if np.asarray(indices).size else []
+        more = self.extend(groups, n_more) if len(groups) else []
+        self.record.waves = waves + 1
+        return fresh, more
 
     def submit(self, indices: np.ndarray, n: int | np.ndarray) -> list[Group]:
         """Like :meth:`generate` but the returned groups carry ``rewards=None`` (the fake remembers them)."""
@@ -160,6 +173,7 @@ class FakeRolloutContext:
         idx = np.array([self._index[h] for h in handles], dtype=np.int64)
         counts = self._counts(n_more, len(handles))
         self._log_round("extend", idx, counts)
+        self.record.waves += 1
         for h, i, c in zip(handles, idx, counts, strict=True):
             self._rewards[h] = np.concatenate([self._rewards[h], self._draw(int(i), int(c))])
         return [self.group(h) for h in handles]

@@ -8,7 +8,16 @@ import numpy as np
 
 from verl_ext.curriculum.base import Group
 
-__all__ = ["GROUP_ESTIMATORS", "check_group_sizes", "group_size_metrics", "group_sizes", "shared_step_metrics"]
+__all__ = [
+    "GROUP_ESTIMATORS",
+    "check_group_sizes",
+    "fold_generation_into_perf",
+    "group_size_metrics",
+    "group_sizes",
+    "optimizer_steps",
+    "padding_rows",
+    "shared_step_metrics",
+]
 
 # verl 0.9.1 estimators that normalise within the ``uid`` group: a group of one response gets mean 0 (and std 1),
 # so its advantage is its raw reward, not 0 (core_algos.py, "if len(id2score[idx]) == 1"; specs/verl-0.9.1.md §2.3).
@@ -25,6 +34,7 @@ def shared_step_metrics(
     prompts_rolled_out: int,
     responses: int,
     gen_tokens: int,
+    waves: int | None = None,
 ) -> dict[str, float]:
     """Metrics every curriculum logs.
 
@@ -33,7 +43,8 @@ def shared_step_metrics(
         generated: every group rolled out this step with known rewards (screening included); groups
             submitted without waiting appear through ``trained`` only.
         rounds, prompts_rolled_out, responses: generation accounting of the step (all rounds).
-        gen_tokens: response tokens of the trained trajectories.
+        gen_tokens: response tokens generated this step and trained or discarded (screening, surplus).
+        waves: blocking waits on the rollout engine (``curriculum/gen_waves``); omitted when ``None``.
 
     Returns:
         ``curriculum/effective_ratio``: share of trained prompts with 0 < mean reward < 1;
@@ -54,6 +65,8 @@ def shared_step_metrics(
         "curriculum/gen_tokens": float(gen_tokens),
         "curriculum/trained_prompts": float(len(means)),
     }
+    if waves is not None:
+        out["curriculum/gen_waves"] = float(waves)
     if len(means):
         out["curriculum/effective_ratio"] = float(informative.mean())
         out["curriculum/effective_sample_ratio"] = float(sizes[informative].sum() / sizes.sum())
@@ -73,6 +86,54 @@ def optimizer_steps(trajectories: int, ppo_mini_batch_size: int, rollout_n: int,
     """
     unit = ppo_mini_batch_size * rollout_n
     return -(-trajectories // unit) * ppo_epochs
+
+
+def padding_rows(trajectories: int, unit: int) -> int:
+    """Synthetic rows verl's ``_balance_batch`` appends (``padding_utils.upsample_batch_to_divisible_size``):
+    ``(−T) mod unit`` with ``unit = lcm(dp_size, ppo_mini_batch_size · rollout.n)`` (``_get_required_batch_multiple``).
+    """
+    if unit < 1:
+        raise ValueError(f"the batch unit must be >= 1, got {unit}")
+    return -trajectories % unit
+
+
+def fold_generation_into_perf(
+    metrics: Mapping[str, float],
+    timing_raw: Mapping[str, float],
+    n_gpus: int,
+    batch_response_tokens: int,
+    extra_prompt_tokens: int,
+    extra_response_tokens: int,
+) -> dict[str, float]:
+    """verl's own throughput keys with the tokens of discarded rollouts (screening, surplus) added.
+
+    verl 0.9.1 computes ``perf/total_num_tokens`` (prompt + response tokens of the trained batch),
+    ``perf/throughput`` = total / (``timing_raw["step"]`` · n_gpus) and ``timing_per_token_ms/gen`` =
+    ``timing_raw["gen"]`` · 1000 / response tokens (``trainer/ppo/metric_utils.py`` ``compute_throughout_metrics``,
+    ``compute_timing_metrics``) from the trained batch only, while ``timing_raw["gen"]`` and ``["step"]`` already
+    include every generation round (the rollout context times them with verl's ``marked_timer("gen")``). This
+    recomputes the three keys with the same formulas over every generated token.
+
+    Args:
+        metrics: the step's metrics after verl's ``_compute_metrics`` (reads ``perf/total_num_tokens``).
+        timing_raw: verl's step timings (``step``, ``gen``).
+        n_gpus: verl's ``_get_n_gpus_for_throughput()``.
+        batch_response_tokens: response tokens of the trained batch as verl counts them (padding rows: 1 each).
+        extra_prompt_tokens, extra_response_tokens: tokens of trajectories generated and discarded this step.
+
+    Returns:
+        the updated keys (empty when verl logged none of them).
+    """
+    out: dict[str, float] = {}
+    if "perf/total_num_tokens" in metrics:
+        total = float(metrics["perf/total_num_tokens"]) + extra_prompt_tokens + extra_response_tokens
+        out["perf/total_num_tokens"] = total
+        if timing_raw.get("step"):
+            out["perf/throughput"] = total / (float(timing_raw["step"]) * n_gpus)
+    if "gen" in timing_raw:
+        tokens = batch_response_tokens + extra_response_tokens
+        out["timing_per_token_ms/gen"] = float(timing_raw["gen"]) * 1000 / tokens if tokens > 0 else 0.0
+    return out
 
 
 def group_sizes(keys: Sequence[str], uids: Sequence[str]) -> dict[str, int]:

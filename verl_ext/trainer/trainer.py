@@ -161,9 +161,15 @@ class CurriculumTrainerSync(PPOTrainerSync):
         super().on_init_end()
 
     # ------------------------------------------------------------------ the step
+    # (trained batch response tokens as verl counts them, discarded prompt tokens, discarded response tokens)
+    _perf_tokens: tuple[int, int, int] | None = None
+
     def prepare_step(self) -> dict:
         scorer = self.extension.score if self.extension is not None else None
-        self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases)
+        timeout_s = self.section.rollout_timeout_s
+        self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases, timeout_s=timeout_s)
+        # verl's replay buffer waits for the committed groups in _step_once: same bound, same diagnostic
+        self.replay_buffer.bound_wait(timeout_s, describe=self._ctx.describe_pending)
         curriculum = self._ensure_curriculum()
         # The state this step's choice is a function of (a resumed step must log what the uninterrupted run did).
         logger.info("curriculum step %d state %s", self.global_steps, state_digest(curriculum.state_dict()))
@@ -179,14 +185,28 @@ class CurriculumTrainerSync(PPOTrainerSync):
         t0 = time.perf_counter()
         trained, gen_tokens = self._read_trained(batch)
         log = self._ctx.log
-        screened = [g for h, g in log.generated.items() if h in set(log.released)]
+        released = set(log.released)
+        screened = [g for h, g in log.generated.items() if h in released]
         metrics.update(self._prepare_metrics)
         metrics.update(self._group_metrics)
         metrics.update(self.curriculum.observe(trained, screened))
         metrics.update(
             shared_step_metrics(
-                trained, list(log.generated.values()), log.rounds, log.prompts, log.responses, gen_tokens
+                trained,
+                list(log.generated.values()),
+                log.rounds,
+                log.prompts,
+                log.responses,
+                gen_tokens + log.released_response_tokens,
+                # groups submitted without waiting are awaited once more, by verl's replay buffer in _step_once
+                waves=log.waves + int(log.submitted),
             )
+        )
+        # verl's throughput keys count the trained batch only; _compute_metrics adds the discarded rollouts
+        self._perf_tokens = (
+            int(sum(int(t.get("response_len", 0)) for t in batch.tags)),
+            log.released_prompt_tokens,
+            log.released_response_tokens,
         )
         sampler = getattr(self.curriculum, "sampler", None)
         if sampler is not None:
