@@ -1,4 +1,4 @@
-"""PCL pure helpers and curriculum (specs/pcl.md §3, §12 criteria 1, 2, 4, 8)."""
+"""PCL pure helpers and curriculum (docs/pcl.md §3, §5, §12)."""
 
 from __future__ import annotations
 

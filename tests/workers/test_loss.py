@@ -1,4 +1,4 @@
-"""PCL value loss in verl's engine contract (specs/pcl.md §12.2)."""
+"""PCL value loss in verl's engine contract (docs/pcl.md §12)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 ``python -m recipes.pcl.main_pcl +platform=cpu`` with the demo assets (tiny warmed-up policy, synthetic arithmetic
 prompts, the tokenizer's chat template as in scripts/demo.sh), m = 4 prompts a step, k = 4, n = 4 responses. The
 value model gets its CPU engine settings from the policy's (configs/pcl.yaml interpolations): nothing PCL-specific
-is overridden for the platform. What is checked, from the run's own artefacts (specs/pcl.md §3, §6, §7):
+is overridden for the platform. What is checked, from the run's own artefacts (docs/pcl.md §3, §6, §7):
 
 1. every step the value worker scored k·m fresh candidates (selection records in ``curriculum_state.pt``);
 2. the trained prompts are exactly the m candidates closest to τ by those scores (recomputed here, ties by

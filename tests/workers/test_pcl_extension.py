@@ -1,4 +1,4 @@
-"""PCLExtension's order of operations with a fake value group (no Ray): specs/pcl.md §6."""
+"""PCLExtension's order of operations with a fake value group (no Ray): docs/pcl.md §6."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The value is the head output at the last prompt token (specs/pcl.md §12.3, §12.4)."""
+"""The value is the head output at the last prompt token (docs/pcl.md §12)."""
 
 from __future__ import annotations
 

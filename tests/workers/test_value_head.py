@@ -1,5 +1,5 @@
 """The value head computes in fp32 under bf16 mixed precision, and its optional constant initialisation
-(docs/pcl.md "Value head precision" and "Value head initialisation")."""
+(docs/pcl.md §4)."""
 
 from __future__ import annotations
 

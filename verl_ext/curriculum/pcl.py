@@ -1,4 +1,4 @@
-"""PCL — Prompt Curriculum Learning (arXiv 2510.01135, Algorithm 1; specs/pcl.md §3).
+"""PCL — Prompt Curriculum Learning (arXiv 2510.01135, Algorithm 1; docs/pcl.md §3).
 
 Each step: k·m candidates from the pass sampler, one value-model score each (``ctx.score``), keep the m whose
 raw value V(x) is closest to τ (Algorithm 1 line 4: |V(x) − τ|, no clipping), roll out n responses each.
@@ -105,7 +105,7 @@ def explained_variance(p: np.ndarray, v: np.ndarray) -> float:
 
 
 def diagnostic_ev(values: np.ndarray, rewards: np.ndarray, rollouts: Sequence[int]) -> dict[str, float]:
-    """The explained-variance diagnostic of specs/pcl.md §7 (PCL Fig. 7) on fresh, unfiltered prompts.
+    """The explained-variance diagnostic of docs/pcl.md §7 (PCL Fig. 7) on fresh, unfiltered prompts.
 
     Args:
         values: V's predictions, shape ``(P,)``.
@@ -185,12 +185,12 @@ def new_selection_record(
     }
 
 
-DIAG_ROLLOUTS = (1, 2, 3, 4, 8)  # the j of pcl/diag/ev_rollouts_j (specs/pcl.md §7, Fig. 7)
+DIAG_ROLLOUTS = (1, 2, 3, 4, 8)  # the j of pcl/diag/ev_rollouts_j (docs/pcl.md §7, Fig. 7)
 
 
 @dataclasses.dataclass
 class PclConfig(CurriculumConfig):
-    """PCL options (specs/pcl.md §3): k candidates per slot, target τ.
+    """PCL options (docs/pcl.md §3): k candidates per slot, target τ.
 
     ``rescore_trained`` (diagnostic, off in paper runs): score the m trained prompts again just before and just
     after each value update (two extra forward passes over m prompts) and log ``pcl/value/mse_after``, the MSE of
@@ -198,7 +198,7 @@ class PclConfig(CurriculumConfig):
 
     ``diag_every`` (0 = off, the default; the paper's figure used 8): after every ``diag_every``-th step's value
     update, score ``diag_prompts`` random prompts of the whole pool (own RNG stream, not the pass) with the updated
-    V while the rollout sleeps (specs/pcl.md §6); at the next step's start, with the rollout awake, generate
+    V while the rollout sleeps (docs/pcl.md §6); at the next step's start, with the rollout awake, generate
     ``diag_n`` responses each from the new policy and log :func:`diagnostic_ev` at that step. Its responses are
     never trained and count in ``curriculum/responses``.
     """

@@ -1,4 +1,4 @@
-"""PCL's value loss in verl's engine loss contract (specs/pcl.md §3 step 5, Eq. 2 divided by m).
+"""PCL's value loss in verl's engine loss contract (docs/pcl.md §3, Eq. 2 divided by m).
 
 verl's FSDP engine (``workers/engine/fsdp/transformer_impl.py`` ``forward_backward_batch``) calls
 ``fn(model_output, data, dp_group) -> (loss, metrics)`` once per micro-batch, back-propagates each micro-batch loss
@@ -41,7 +41,7 @@ def apply_head_activation(values: torch.Tensor, head_activation: str) -> torch.T
 def last_token_values(values: torch.Tensor) -> torch.Tensor:
     """Per-row value at the last token of a jagged nested tensor ``(bsz, j)`` → dense ``(bsz,)``.
 
-    The value model reads only the prompt, so the last token is the last prompt token (specs/pcl.md §3).
+    The value model reads only the prompt, so the last token is the last prompt token (docs/pcl.md §3).
     """
     if not getattr(values, "is_nested", False):
         raise TypeError("expected a jagged nested tensor of per-token values (verl's value-model output)")

@@ -1,4 +1,4 @@
-"""PCL's trainer extension: the value worker group and the value half of Algorithm 1 (specs/pcl.md §3, §6).
+"""PCL's trainer extension: the value worker group and the value half of Algorithm 1 (docs/pcl.md §3, §6).
 
 Called by :class:`verl_ext.trainer.trainer.CurriculumTrainerSync` (``EXTENSIONS["pcl"]``). All value-model work runs
 while the rollout engine sleeps:
@@ -146,7 +146,7 @@ class PCLExtension:
             self._select(trainer, curriculum)
 
     def after_step(self, trainer: CurriculumTrainerSync, trained: Sequence[Group]) -> dict[str, float]:
-        """Train V on this step's (prompt, ȳ) pairs, then select step t+1's prompts (specs/pcl.md §6).
+        """Train V on this step's (prompt, ȳ) pairs, then select step t+1's prompts (docs/pcl.md §6).
 
         Returns ``pcl/value/{loss,grad_norm}`` and ``pcl/time/{value_train_s,value_score_s}`` (with
         ``rescore_trained`` also ``pcl/value/mse_after`` and ``pcl/time/value_rescore_s``); the selection's

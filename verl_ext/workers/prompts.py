@@ -1,4 +1,4 @@
-"""The value model's input: exactly the policy's prompt token ids (specs/pcl.md §3 "Value model").
+"""The value model's input: exactly the policy's prompt token ids (docs/pcl.md §3).
 
 verl's agent loop renders each dataset row's ``raw_prompt`` messages with the tokenizer's chat template,
 ``add_generation_prompt=True`` and ``data.apply_chat_template_kwargs``; a ``model.custom_chat_template`` replaces

@@ -1,4 +1,4 @@
-"""PCL's prompt-value model as a verl ``TrainingWorker`` group (specs/pcl.md §3 "verl placement", verl notes §3).
+"""PCL's prompt-value model as a verl ``TrainingWorker`` group (docs/pcl.md §3).
 
 The worker is verl's own ``verl.workers.engine_workers.TrainingWorker`` with ``model_type="value_model"`` (a
 token-classification model with one label, initialised from a causal-LM checkpoint with a fresh linear head), in
@@ -87,7 +87,7 @@ def head_init_value(value: Any, head_activation: str = "none") -> float | None:
     """Check ``curriculum.value_model.head_init_value``: ``None`` (HF's random head) or the initial prediction.
 
     A number ``c`` initialises the head to weight 0 and bias ``c`` (``none``) or ``logit(c)`` (``sigmoid``), so
-    V(x) = c for every prompt before the first value update (docs/pcl.md "Value head initialisation").
+    V(x) = c for every prompt before the first value update (docs/pcl.md §4).
     """
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
         return None
