@@ -11,11 +11,16 @@ The checkpoint is a Hugging Face model folder. A verl (FSDP) checkpoint is conve
 Examples:
 
     # PCL DeepScaleR suite on GPU with vLLM (profile defaults to the suite's: pcl_deepscaler)
-    python scripts/eval.py --model "$MODEL" --suite pcl --data-dir "$DATA_DIR/eval" --out-dir results/pcl/8b_pcl \\
-        --model-label Qwen3-8B-Base --method-label PCL --time-hours 41.8
+    python scripts/eval.py --model "$MODEL" --suite pcl --data-dir "$DATA_DIR/qwen3_base" \\
+        --out-dir results/pcl/8b_pcl --model-label Qwen3-8B-Base --method-label PCL --time-hours 41.8
     # CurES suite, release decoding; a tiny model on CPU, two benchmarks, 2 problems × at most 2 samples
     python scripts/eval.py --model tiny/ --suite cures --profile cures_release --backend hf \\
-        --benchmarks math500 aime24 --limit 2 --max-samples 2 --data-dir data/eval --out-dir results/smoke
+        --benchmarks math500 aime24 --limit 2 --max-samples 2 --data-dir "$DATA_DIR/qwen_math" --out-dir results/smoke
+
+``--data-dir`` is the folder ``make data`` wrote for the model's prompt template (``$DATA_DIR/<template>``); each
+benchmark is read from ``<data-dir>/<benchmark>/test.parquet`` (``verl_ext.data.layout.prepared_file``, the layout
+the training configs read too). Samples per problem are the suite's (the files' ``__rollout_n__`` must agree);
+rows dropped at preparation count as wrong against the paper's denominator (``avg_at_k``; ``avg_at_k_kept`` without).
 """
 
 from __future__ import annotations
@@ -35,7 +40,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", required=True, help="Hugging Face model folder (merge verl checkpoints first)")
     p.add_argument("--suite", required=True, choices=sorted(SUITES))
     p.add_argument("--profile", choices=sorted(PROFILES), help="decoding profile (default: the suite's)")
-    p.add_argument("--data-dir", required=True, type=Path, help="folder with <benchmark>.parquet files")
+    p.add_argument(
+        "--data-dir",
+        required=True,
+        type=Path,
+        help="one template's prepared folder ($DATA_DIR/<template>) with <benchmark>/test.parquet",
+    )
     p.add_argument("--out-dir", required=True, type=Path)
     p.add_argument("--benchmarks", nargs="+", help="subset of the suite's benchmarks (default: all)")
     p.add_argument("--backend", choices=["vllm", "hf"], default="vllm")

@@ -2,17 +2,23 @@
 
 Examples:
     # MATH-lighteval for Qwen3-Base (PCL), prompts checked against 1024 tokens
-    python scripts/prepare_data.py --dataset math --template qwen3_base --out "$DATA_DIR" \
+    python scripts/prepare_data.py --dataset math --template qwen3_base --out "$DATA_DIR/qwen3_base" \
         --max-prompt-tokens 1024 --tokenizer "$MODEL_DIR/Qwen3-4B-Base"
     # the 15 NuminaMath subsets concatenated (CurES release: no final period)
-    python scripts/prepare_data.py --dataset numina_pool --template qwen_math --drop-final-period --out "$DATA_DIR"
-    # every evaluation benchmark, one parquet each, 16 samples per prompt
-    python scripts/prepare_data.py --dataset eval --template qwen_math --rollout-n 16 --out "$DATA_DIR"
-    # offline: from a local copy of the source split
-    python scripts/prepare_data.py --dataset deepscaler --input deepscaler.parquet --out "$DATA_DIR"
+    python scripts/prepare_data.py --dataset numina_pool --template qwen_math --drop-final-period \
+        --out "$DATA_DIR/qwen_math"
+    # every benchmark of a suite, one parquet each, with the suite's samples per problem (__rollout_n__)
+    python scripts/prepare_data.py --dataset eval --suite cures --template qwen_math --out "$DATA_DIR/qwen_math"
+    # offline: from a local copy of the source split, or from a fixture folder for every source
+    python scripts/prepare_data.py --dataset deepscaler --input deepscaler.parquet --out "$DATA_DIR/qwen3_base"
+    VERL_EXT_DATA_FIXTURES=tests/data/fixtures python scripts/prepare_data.py --dataset eval --out /tmp/d \
+        --allow-size-mismatch
 
-Writes ``<out>/<name>/train.parquet`` (training sets) or ``<out>/<name>/test.parquet`` (benchmarks). Bad rows
-(no gold answer, prompt too long, ...) are refused and named; nothing is written for that dataset (exit code 2).
+Writes ``<out>/<name>/train.parquet`` (training sets) or ``<out>/<name>/test.parquet`` (benchmarks), each with
+``<split>.meta.json`` (provenance: source, pinned revision, row counts) and ``<split>.dropped.json`` next to it.
+Bad rows (no gold answer, empty problem, prompt too long) are dropped and reported; ``--strict`` refuses the dataset
+instead (exit code 2). A source whose size is not the published one is refused (exit code 2) unless
+``--allow-size-mismatch``.
 """
 
 from __future__ import annotations
@@ -21,35 +27,58 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
-from verl_ext.data.adapters import EVAL_SOURCES, NUMINA_SUBSETS, SOURCES, get_source, load_hf
-from verl_ext.data.contract import DataValidationError, write_dataset
-from verl_ext.data.prepare import NUMINA_POOL, numina_pool_rows, source_rows
+from verl_ext.data.adapters import FIXTURES_ENV, NUMINA_SUBSETS, SOURCES, fixture_dir, get_source, load_source
+from verl_ext.data.contract import DataValidationError
+from verl_ext.data.layout import prepared_file
+from verl_ext.data.prepare import (
+    NUMINA_POOL,
+    Prepared,
+    SizeMismatchError,
+    prepare_numina_pool,
+    prepare_source,
+    write_prepared,
+)
 from verl_ext.data.templates import TEMPLATES, get_template
+from verl_ext.eval.benchmarks import SUITES, suite_sources
 
 logger = logging.getLogger("prepare_data")
+
+# The suite whose protocol (benchmarks, samples per problem) a template's evaluation files follow by default:
+# PCL's models (Qwen3-Base, Llama-3.2-Instruct) and CurES's (Qwen2.5-Math).
+TEMPLATE_SUITES = {"qwen3_base": "pcl", "llama_instruct": "pcl", "qwen_math": "cures"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     names = sorted(SOURCES) + [NUMINA_POOL, "eval"]
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", required=True, choices=names, metavar="NAME", help=f"one of {names}")
-    parser.add_argument("--out", required=True, type=Path, help="output folder (e.g. $DATA_DIR)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder of one template: $DATA_DIR/<template>")
     parser.add_argument("--template", default="qwen_math", choices=sorted(TEMPLATES), help="prompt template")
+    parser.add_argument(
+        "--suite", choices=sorted(SUITES), default=None,
+        help="evaluation suite of benchmark files: which benchmarks (--dataset eval), their source and samples per "
+        f"problem (__rollout_n__); default by template {TEMPLATE_SUITES}",
+    )  # fmt: skip
     parser.add_argument("--drop-final-period", action="store_true", help="CurES release prompts (no final period)")
     parser.add_argument(
         "--input", action="append", type=Path, default=None,
         help="local copy of the source split instead of the hub (numina_pool: give it 15 times, subsets 1..15)",
     )  # fmt: skip
-    parser.add_argument("--max-prompt-tokens", type=int, default=None, help="refuse longer prompts (needs --tokenizer)")
+    parser.add_argument("--max-prompt-tokens", type=int, default=None, help="drop longer prompts (needs --tokenizer)")
     parser.add_argument("--tokenizer", type=str, default=None, help="tokenizer folder used to count prompt tokens")
-    parser.add_argument("--drop-missing-answers", action="store_true", help="drop rows without a gold answer")
-    parser.add_argument("--rollout-n", type=int, default=None, help="per-row __rollout_n__ (evaluation sets)")
+    parser.add_argument("--strict", action="store_true", help="refuse a dataset with bad rows instead of dropping them")
+    parser.add_argument(
+        "--allow-size-mismatch", action="store_true",
+        help="prepare a source whose row count differs from the published one (recorded in the metadata)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     if (args.max_prompt_tokens is None) != (args.tokenizer is None):
         parser.error("--max-prompt-tokens and --tokenizer go together")
     if args.dataset == "eval" and args.input:
-        parser.error("--dataset eval downloads every benchmark; prepare one benchmark at a time with --input")
+        parser.error("--dataset eval prepares every benchmark of the suite; use --input with one benchmark at a time")
+    args.suite = args.suite or TEMPLATE_SUITES[args.template]
     return args
 
 
@@ -66,40 +95,71 @@ def load_tokenizer(path: str | None, template: str) -> object | None:
     return tokenizer
 
 
-def build_rows(name: str, inputs: list[Path] | None, args: argparse.Namespace) -> list[dict]:
-    """Rows for one dataset name, from ``inputs`` or the hub."""
-    kwargs = {"drop_final_period": args.drop_final_period, "drop_missing": args.drop_missing_answers}
+def jobs(args: argparse.Namespace) -> list[tuple[str, int | None]]:
+    """``(source name, samples per problem)`` to prepare: one dataset, or every benchmark of the suite."""
+    if args.dataset == "eval":
+        return [(source, k) for _, source, k in suite_sources(args.suite)]
+    if args.dataset == NUMINA_POOL or get_source(args.dataset).kind == "train":
+        return [(args.dataset, None)]
+    samples = {source: k for _, source, k in suite_sources(args.suite)}
+    if args.dataset not in samples:
+        raise SystemExit(
+            f"--dataset {args.dataset} is not a benchmark of suite {args.suite!r} "
+            f"(its sources: {sorted(samples)}); pick the suite with --suite"
+        )
+    return [(args.dataset, samples[args.dataset])]
+
+
+def build(name: str, rollout_n: int | None, args: argparse.Namespace, tokenizer: Any) -> Prepared:
+    """Rows for one dataset name, from ``--input``, the fixture folder or the hub, bad rows dropped or refused."""
+    common = {"drop_final_period": args.drop_final_period, "strict": args.strict, "tokenizer": tokenizer,
+              "max_prompt_tokens": args.max_prompt_tokens}  # fmt: skip
+    inputs = args.input
     if name == NUMINA_POOL:
-        tables = inputs or [load_hf(get_source(f"numina_{i}").hf_id, "train") for i in NUMINA_SUBSETS]
-        return numina_pool_rows(tables, args.template, **kwargs)
+        if inputs is not None and len(inputs) != len(NUMINA_SUBSETS):
+            raise SystemExit(f"--dataset {NUMINA_POOL} takes 15 --input files (subsets 1..15), got {len(inputs)}")
+        tables = inputs or [load_source(get_source(f"numina_{i}")) for i in NUMINA_SUBSETS]
+        return prepare_numina_pool(tables, args.template, **common)
     if inputs is not None and len(inputs) != 1:
         raise SystemExit(f"--dataset {name} takes one --input file, got {len(inputs)}")
-    source = get_source(name)
-    table = inputs[0] if inputs else load_hf(source.hf_id, source.split, source.subset)
-    rollout_n = args.rollout_n if source.kind == "eval" else None
-    return source_rows(name, table, args.template, rollout_n=rollout_n, **kwargs)
+    table = inputs[0] if inputs else load_source(get_source(name))
+    return prepare_source(name, table, args.template, rollout_n=rollout_n,
+                          allow_size_mismatch=args.allow_size_mismatch, **common)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     tokenizer = load_tokenizer(args.tokenizer, args.template)
-    names = list(EVAL_SOURCES) if args.dataset == "eval" else [args.dataset]
+    fixtures = fixture_dir()
     failed = []
-    for name in names:
-        rows = build_rows(name, args.input, args)
-        is_train = name == NUMINA_POOL or SOURCES[name].kind == "train"
-        path = args.out / name / ("train.parquet" if is_train else "test.parquet")
+    for name, rollout_n in jobs(args):
         try:
-            write_dataset(rows, path, tokenizer=tokenizer, max_prompt_tokens=args.max_prompt_tokens)
-        except DataValidationError as err:
+            prepared = build(name, rollout_n, args, tokenizer)
+        except (DataValidationError, SizeMismatchError) as err:
             logger.error("%s", err)
             failed.append(name)
             continue
-        logger.info("%s: %d rows -> %s (template %s)", name, len(rows), path, args.template)
+        split = "train" if name == NUMINA_POOL or SOURCES[name].kind == "train" else "test"
+        settings = {
+            "template": args.template,
+            "drop_final_period": args.drop_final_period,
+            "suite": args.suite if split == "test" else None,
+            "rollout_n": rollout_n,
+            "max_prompt_tokens": args.max_prompt_tokens,
+            "input": [str(p) for p in args.input] if args.input else None,
+            "fixtures": str(fixtures) if fixtures and not args.input else None,
+        }
+        path = write_prepared(prepared, prepared_file(args.out, prepared.name, split), settings)
+        logger.info(
+            "%s: %d rows -> %s (template %s; %d dropped, %d golds normalised; samples per problem %s)",
+            name, len(prepared.rows), path, args.template, len(prepared.dropped), len(prepared.normalised), rollout_n,
+        )  # fmt: skip
     if failed:
-        logger.error("refused: %s (see the rows named above)", failed)
+        logger.error("refused: %s (see the reasons above)", failed)
         return 2
+    if fixtures is not None and not args.input:
+        logger.warning("%s is set: these files come from local fixtures, not the published datasets", FIXTURES_ENV)
     return 0
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from verl_ext.data.adapters import EVAL_SOURCES, SOURCES, load_table
 from verl_ext.data.contract import DataValidationError, validate_rows, write_dataset
-from verl_ext.data.prepare import numina_pool_rows, source_rows
+from verl_ext.data.prepare import numina_pool_rows, prepare_numina_pool, prepare_source, source_rows
 from verl_ext.data.templates import INSTRUCTION, PASSTHROUGH_CHAT_TEMPLATE, QWEN_MATH_SYSTEM, get_template
 
 # One or two rows per source, with the published columns (extra columns included where the source has them).
@@ -97,6 +97,24 @@ SOURCE_TABLES: dict[str, tuple[pd.DataFrame, list[str], list[str]]] = {
         ["Find all $n$.", "Let $m$ be the mean.\nCompute $m$."],
         ["3, 5", "\\frac{1}{2}"],
     ),
+    "olympiadbench_qwen": (  # the Qwen2.5-Math evaluation file's layout (675 rows; CurES's denominator)
+        pd.DataFrame(
+            {
+                "id": [2340, 2950],
+                "subfield": ["Algebra", "Geometry"],
+                "context": [None, None],
+                "question": ["Find all $n$.", "Find both points."],
+                "solution": [["..."], ["..."]],
+                "final_answer": [["$8$,$4$"], ["$(-6,6)$, $(2,6)$"]],
+                "is_multiple_answer": [True, True],
+                "unit": [None, None],
+                "answer_type": ["Numerical", "Tuple"],
+                "error": [None, None],
+            }
+        ),
+        ["Find all $n$.", "Find both points."],
+        ["8, 4", "(-6,6), (2,6)"],
+    ),
     "aime24": (
         pd.DataFrame(
             {
@@ -149,7 +167,7 @@ def test_source_rows_follow_the_contract(name: str) -> None:
     assert all(r["prompt"][0] == {"role": "system", "content": QWEN_MATH_SYSTEM} for r in rows)
     assert [r["extra_info"]["index"] for r in rows] == list(range(len(rows)))
     assert [r["extra_info"]["source_row"] for r in rows] == list(range(len(rows)))
-    assert {r["data_source"] for r in rows} == {name}
+    assert {r["data_source"] for r in rows} == {SOURCES[name].output_name}
     expected_split = "train" if SOURCES[name].kind == "train" else "test"
     assert {r["extra_info"]["split"] for r in rows} == {expected_split}
 
@@ -182,7 +200,7 @@ def test_rollout_n_column_for_evaluation_sets() -> None:
     assert [r["__rollout_n__"] for r in rows] == [16]
 
 
-def test_missing_gold_is_refused_with_its_row_or_dropped() -> None:
+def test_missing_gold_is_dropped_with_a_report_or_refused_when_strict() -> None:
     table = pd.DataFrame(
         {
             "problem": ["a", "b", "c"],
@@ -194,10 +212,34 @@ def test_missing_gold_is_refused_with_its_row_or_dropped() -> None:
     with pytest.raises(DataValidationError) as info:
         validate_rows(pd.DataFrame(source_rows("math", table)))
     assert [row for row, _ in info.value.problems] == [1]
-    kept = source_rows("math", table, drop_missing=True)
-    assert [r["reward_model"]["ground_truth"] for r in kept] == ["1", "3"]
-    assert [r["extra_info"]["index"] for r in kept] == [0, 1]
-    assert [r["extra_info"]["source_row"] for r in kept] == [0, 2]
+    prepared = prepare_source("math", table, allow_size_mismatch=True)
+    assert [r["reward_model"]["ground_truth"] for r in prepared.rows] == ["1", "3"]
+    assert [r["extra_info"]["index"] for r in prepared.rows] == [0, 1]
+    assert [r["extra_info"]["source_row"] for r in prepared.rows] == [0, 2]
+    assert prepared.dropped == [{"source_row": 1, "reason": "reward_model.ground_truth is missing or empty (got '')"}]
+    assert prepared.source_rows == 3 and prepared.meta["hf_id"] == "DigitalLearningGmbH/MATH-lighteval"
+    with pytest.raises(DataValidationError, match="row 1: reward_model.ground_truth is missing"):
+        prepare_source("math", table, strict=True, allow_size_mismatch=True)
+
+
+def test_size_mismatch_is_refused_unless_allowed() -> None:
+    from verl_ext.data.prepare import SizeMismatchError
+
+    table, _, _ = SOURCE_TABLES["aime24"]
+    with pytest.raises(SizeMismatchError, match="aime24: the source table has 1 rows, the published split has 30"):
+        prepare_source("aime24", table)
+    allowed = prepare_source("aime24", table, allow_size_mismatch=True)
+    assert allowed.meta["size_check"] == "mismatch allowed: 1 rows, published 30"
+
+
+def test_numina_pool_drops_and_reports_by_subset() -> None:
+    tables = [pd.DataFrame({"problem": [f"p{i}a", f"p{i}b"], "answer": [f"{i}", None if i == 3 else "x"]})
+              for i in range(1, 16)]  # fmt: skip
+    prepared = prepare_numina_pool(tables)
+    assert len(prepared.rows) == 29 and prepared.source_rows == 30
+    assert [r["extra_info"]["index"] for r in prepared.rows] == list(range(29))
+    assert prepared.dropped[0]["subset"] == 3 and prepared.dropped[0]["subset_row"] == 1
+    assert prepared.dropped[0]["source_row"] == 5
 
 
 def test_empty_problem_is_refused_with_its_row() -> None:

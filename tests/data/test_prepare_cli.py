@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 from pathlib import Path
 from types import ModuleType
@@ -13,9 +14,11 @@ import pandas as pd
 import pytest
 
 from verl_ext.data.contract import read_dataset
+from verl_ext.data.layout import prepared_file, read_meta, sidecar
 from verl_ext.data.templates import PASSTHROUGH_CHAT_TEMPLATE
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "prepare_data.py"
+SMALL = "--allow-size-mismatch"  # hand-made sources are smaller than the published splits
 
 
 @pytest.fixture(scope="module")
@@ -44,24 +47,50 @@ def _math_source(tmp_path: Path, n: int = 6, bad_rows: tuple[int, ...] = ()) -> 
 def test_cli_writes_train_parquet(cli: ModuleType, tmp_path: Path) -> None:
     src = _math_source(tmp_path)
     out = tmp_path / "out"
-    assert cli.main(["--dataset", "math", "--template", "qwen3_base", "--input", str(src), "--out", str(out)]) == 0
-    df = read_dataset(out / "math" / "train.parquet")
+    args = ["--dataset", "math", "--template", "qwen3_base", "--input", str(src), "--out", str(out)]
+    assert cli.main([*args, SMALL]) == 0
+    path = prepared_file(out, "math", "train")
+    df = read_dataset(path)
     assert len(df) == 6
     assert df["reward_model"][4]["ground_truth"] == "4"
     assert list(df["prompt"][0])[0]["role"] == "user"
+    meta = read_meta(path)
+    assert meta["hf_id"] == "DigitalLearningGmbH/MATH-lighteval" and meta["template"] == "qwen3_base"
+    assert meta["rows_in_source"] == 6 and meta["rows_written"] == 6 and meta["rows_dropped"] == 0
+    assert meta["size_check"] == "mismatch allowed: 6 rows, published 7500" and meta["input"] == [str(src)]
+    assert json.loads(sidecar(path, "dropped").read_text()) == {"dataset": "math", "count": 0, "rows": []}
 
 
-def test_cli_refuses_bad_rows_and_names_them(cli: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_cli_refuses_a_size_mismatch(cli: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    src = _math_source(tmp_path)
+    with caplog.at_level(logging.ERROR):
+        assert cli.main(["--dataset", "math", "--input", str(src), "--out", str(tmp_path / "o")]) == 2
+    assert "math: the source table has 6 rows, the published split has 7500" in caplog.text
+    assert "--allow-size-mismatch" in caplog.text
+    assert not prepared_file(tmp_path / "o", "math", "train").exists()
+
+
+def test_cli_drops_bad_rows_with_a_report_or_refuses_when_strict(
+    cli: ModuleType, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     src = _math_source(tmp_path, bad_rows=(1, 4))
     out = tmp_path / "out"
+    path = prepared_file(out, "math", "train")
     with caplog.at_level(logging.ERROR):
-        code = cli.main(["--dataset", "math", "--input", str(src), "--out", str(out)])
+        code = cli.main(["--dataset", "math", "--input", str(src), "--out", str(out), SMALL, "--strict"])
     assert code == 2
     assert "row 1: reward_model.ground_truth is missing" in caplog.text
     assert "row 4: reward_model.ground_truth is missing" in caplog.text
-    assert not (out / "math" / "train.parquet").exists()
-    ok = cli.main(["--dataset", "math", "--input", str(src), "--out", str(out), "--drop-missing-answers"])
-    assert ok == 0 and len(read_dataset(out / "math" / "train.parquet")) == 4
+    assert not path.exists()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        assert cli.main(["--dataset", "math", "--input", str(src), "--out", str(out), SMALL]) == 0
+    assert "math: dropped 2 of 6 source rows (row 1: reward_model.ground_truth is missing" in caplog.text
+    df = read_dataset(path)
+    assert len(df) == 4 and [int(i["source_row"]) for i in df["extra_info"]] == [0, 2, 3, 5]
+    dropped = json.loads(sidecar(path, "dropped").read_text())
+    assert dropped["count"] == 2 and [d["source_row"] for d in dropped["rows"]] == [1, 4]
+    assert read_meta(path)["rows_dropped"] == 2
 
 
 def test_cli_prompt_length_limit(
@@ -72,27 +101,39 @@ def test_cli_prompt_length_limit(
     df.loc[3, "problem"] = "What is " + "one plus " * 40 + "one?"
     df.to_parquet(src)
     out = tmp_path / "o"
-    args = ["--dataset", "math", "--template", "qwen3_base", "--input", str(src), "--out", str(out)]
+    args = ["--dataset", "math", "--template", "qwen3_base", "--input", str(src), "--out", str(out), SMALL]
     # qwen3_base prompts are the plain text (about 25 tokens); under the stock ChatML template (~30 tokens more)
     # every row would exceed 40, so exactly one refusal also shows the pass-through template was used to count
+    limit = ["--max-prompt-tokens", "40", "--tokenizer", str(qwen_tokenizer_dir)]
     with caplog.at_level(logging.ERROR):
-        code = cli.main([*args, "--max-prompt-tokens", "40", "--tokenizer", str(qwen_tokenizer_dir)])
+        code = cli.main([*args, *limit, "--strict"])
     assert code == 2
     assert "1 bad rows" in caplog.text and "row 3: prompt has" in caplog.text
     assert "tokens > max_prompt_tokens=40" in caplog.text
+    assert cli.main([*args, *limit]) == 0
+    dropped = json.loads(sidecar(prepared_file(out, "math", "train"), "dropped").read_text())["rows"]
+    assert [d["source_row"] for d in dropped] == [3] and "tokens > max_prompt_tokens=40" in dropped[0]["reason"]
     with pytest.raises(SystemExit):
         cli.main([*args, "--max-prompt-tokens", "10"])  # needs --tokenizer
 
 
-def test_cli_eval_benchmark_with_rollout_n(cli: ModuleType, tmp_path: Path) -> None:
+def test_cli_eval_benchmark_carries_the_suites_samples(cli: ModuleType, tmp_path: Path) -> None:
     src = tmp_path / "amc.jsonl"
     pd.DataFrame({"id": [0, 1], "question": ["q0", "q1"], "answer": [27.0, 5.0], "url": ["", ""]}).to_json(
         src, orient="records", lines=True
     )
-    assert cli.main(["--dataset", "amc23", "--input", str(src), "--out", str(tmp_path), "--rollout-n", "16"]) == 0
-    df = read_dataset(tmp_path / "amc23" / "test.parquet")
+    # qwen_math's default suite is CurES (AMC23 Average@16); --suite pcl gives PCL's Avg@32
+    assert cli.main(["--dataset", "amc23", "--input", str(src), "--out", str(tmp_path / "c"), SMALL]) == 0
+    df = read_dataset(prepared_file(tmp_path / "c", "amc23", "test"))
     assert df["__rollout_n__"].tolist() == [16, 16]
     assert [rm["ground_truth"] for rm in df["reward_model"]] == ["27", "5"]
+    args = ["--dataset", "amc23", "--input", str(src), "--out", str(tmp_path / "p"), SMALL, "--suite", "pcl"]
+    assert cli.main(args) == 0
+    path = prepared_file(tmp_path / "p", "amc23", "test")
+    assert read_dataset(path)["__rollout_n__"].tolist() == [32, 32]
+    assert read_meta(path)["suite"] == "pcl" and read_meta(path)["rollout_n"] == 32
+    with pytest.raises(SystemExit, match="not a benchmark of suite 'pcl'"):
+        cli.main(["--dataset", "gsm8k", "--input", str(src), "--out", str(tmp_path), "--suite", "pcl"])
 
 
 def test_prepared_file_round_trips_through_verl_rlhf_dataset(
@@ -102,8 +143,9 @@ def test_prepared_file_round_trips_through_verl_rlhf_dataset(
     from verl.utils.dataset.rl_dataset import RLHFDataset, collate_fn
 
     src = _math_source(tmp_path, n=5)
-    assert cli.main(["--dataset", "math", "--template", "qwen_math", "--input", str(src), "--out", str(tmp_path)]) == 0
-    path = tmp_path / "math" / "train.parquet"
+    args = ["--dataset", "math", "--template", "qwen_math", "--input", str(src), "--out", str(tmp_path), SMALL]
+    assert cli.main(args) == 0
+    path = prepared_file(tmp_path, "math", "train")
     config = OmegaConf.create(
         {
             "prompt_key": "prompt",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -28,3 +29,18 @@ def contract_rows(name: str, qa: Sequence[tuple[str, str]]) -> pd.DataFrame:
 @pytest.fixture
 def make_rows() -> Callable[[str, Sequence[tuple[str, str]]], pd.DataFrame]:
     return contract_rows
+
+
+def write_benchmark(df: pd.DataFrame, data_dir: Path, name: str) -> Path:
+    """Write benchmark rows where ``scripts/prepare_data.py`` puts them: ``<data_dir>/<name>/test.parquet``."""
+    from verl_ext.data.layout import prepared_file
+
+    path = prepared_file(data_dir, name, "test")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def save_benchmark() -> Callable[[pd.DataFrame, Path, str], Path]:
+    return write_benchmark

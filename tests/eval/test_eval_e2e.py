@@ -21,7 +21,9 @@ def tiny_model() -> Path:
 
 
 @pytest.mark.slow
-def test_eval_then_table(tmp_path: Path, tiny_model: Path, make_rows: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_eval_then_table(
+    tmp_path: Path, tiny_model: Path, make_rows: Any, save_benchmark: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.syspath_prepend(str(SCRIPTS))
     monkeypatch.setenv("VERL_EXT_REWARD_WORKERS", "1")  # 5 responses to verify: one worker spawns fastest
     for mod in ("eval", "make_table"):
@@ -31,9 +33,9 @@ def test_eval_then_table(tmp_path: Path, tiny_model: Path, make_rows: Any, monke
 
     data = tmp_path / "data"
     data.mkdir()
-    make_rows("math500", [("What is 2+2?", "4"), ("What is 3*5?", "15"), ("Simplify 10/4.", "\\frac{5}{2}")]
-                  ).to_parquet(data / "math500.parquet")  # fmt: skip
-    make_rows("aime24", [("Find 7*11.", "77"), ("Find 100-1.", "99")]).to_parquet(data / "aime24.parquet")
+    math500 = make_rows("math500", [("What is 2+2?", "4"), ("What is 3*5?", "15"), ("Simplify 10/4.", "\\frac{5}{2}")])
+    save_benchmark(math500, data, "math500")
+    save_benchmark(make_rows("aime24", [("Find 7*11.", "77"), ("Find 100-1.", "99")]), data, "aime24")
     out = tmp_path / "results" / "tiny_base"
     summary = eval_script.main([
         "--model", str(tiny_model), "--suite", "cures", "--backend", "hf", "--benchmarks", "math500", "aime24",

@@ -67,29 +67,31 @@ def test_render_prompt_strips_final_period_for_release() -> None:
     assert msgs[0]["content"].endswith(".")  # caller's messages untouched
 
 
-def test_load_benchmark_errors_name_the_fix(tmp_path: Path, make_rows: Any) -> None:
+def test_load_benchmark_errors_name_the_fix(tmp_path: Path, make_rows: Any, save_benchmark: Any) -> None:
     with pytest.raises(FileNotFoundError, match="--benchmarks"):
         load_benchmark(tmp_path, "math500")
     df = make_rows("math500", [("a", "1"), ("b", "2")])
-    df.drop(columns=["extra_info"]).to_parquet(tmp_path / "math500.parquet")
+    save_benchmark(df.drop(columns=["extra_info"]), tmp_path, "math500")
     with pytest.raises(ValueError, match=r"lacks columns \['extra_info'\]"):
         load_benchmark(tmp_path, "math500")
     df["extra_info"] = [{"index": 0}, {"index": 0}]
-    df.to_parquet(tmp_path / "math500.parquet")
+    save_benchmark(df, tmp_path, "math500")
     with pytest.raises(ValueError, match="duplicates"):
         load_benchmark(tmp_path, "math500")
     df["extra_info"] = [{"index": 0}, {"index": 1}]
     df["reward_model"] = [{"ground_truth": "1"}, {"ground_truth": ""}]
-    df.to_parquet(tmp_path / "math500.parquet")
+    save_benchmark(df, tmp_path, "math500")
     with pytest.raises(ValueError, match="row 1: reward_model.ground_truth"):
         load_benchmark(tmp_path, "math500")
 
 
-def test_run_suite_with_scripted_backend_and_project_reward(tmp_path: Path, make_rows: Any) -> None:
+def test_run_suite_with_scripted_backend_and_project_reward(
+    tmp_path: Path, make_rows: Any, save_benchmark: Any
+) -> None:
     data = tmp_path / "data"
     data.mkdir()
-    make_rows("math500", [("What is 2+2?", "4"), ("What is 3*5?", "15")]).to_parquet(data / "math500.parquet")
-    make_rows("minerva", [("Find 7*11.", "77")]).to_parquet(data / "minerva.parquet")
+    save_benchmark(make_rows("math500", [("What is 2+2?", "4"), ("What is 3*5?", "15")]), data, "math500")
+    save_benchmark(make_rows("minerva", [("Find 7*11.", "77")]), data, "minerva")
     backend = ScriptedBackend({
         "What is 2+2?": [("so \\boxed{4}", False)],
         "What is 3*5?": [("\\boxed{16}", False)],
@@ -114,8 +116,10 @@ def test_run_suite_with_scripted_backend_and_project_reward(tmp_path: Path, make
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["benchmarks"]["minerva"]["k"] == 4
 
 
-def test_run_suite_caps_samples_and_rejects_foreign_benchmarks(tmp_path: Path, make_rows: Any) -> None:
-    make_rows("aime24", [("q", "1")]).to_parquet(tmp_path / "aime24.parquet")
+def test_run_suite_caps_samples_and_rejects_foreign_benchmarks(
+    tmp_path: Path, make_rows: Any, save_benchmark: Any
+) -> None:
+    save_benchmark(make_rows("aime24", [("q", "1")]), tmp_path, "aime24")
     backend = ScriptedBackend({"q": [("\\boxed{1}", False)] * 32})
     zero = lambda r, t, c: np.zeros(len(r))  # noqa: E731
     cfg = EvalConfig("m", SUITES["cures"], PROFILES["cures_default"], tmp_path, tmp_path / "o", ["aime24"], 3)
@@ -127,3 +131,36 @@ def test_run_suite_caps_samples_and_rejects_foreign_benchmarks(tmp_path: Path, m
         run_suite(cfg, backend, zero, "scripted")
     with pytest.raises(ValueError, match="'hf'"):
         make_backend("tgi", "m")
+
+
+def test_dropped_rows_count_against_the_papers_denominator(tmp_path: Path, make_rows: Any, save_benchmark: Any) -> None:
+    from verl_ext.data.layout import sidecar
+
+    # Gaokao-2023-EN: CurES scores out of 385; preparation dropped 2 empty golds, recorded in test.meta.json
+    rows = make_rows("gaokao2023en", [("q1", "1"), ("q2", "2"), ("q3", "3")])
+    path = save_benchmark(rows, tmp_path, "gaokao2023en")
+    sidecar(path, "meta").write_text(json.dumps({"rows_dropped": 2, "rows_written": 3}))
+    backend = ScriptedBackend({"q1": [("\\boxed{1}", False)], "q2": [("\\boxed{2}", False)], "q3": [("no", False)]})
+    scorer = lambda r, t, c: np.array([float(x == f"\\boxed{{{y}}}") for x, y in zip(r, t)])  # noqa: E731
+    cfg = EvalConfig("m", SUITES["cures"], PROFILES["cures_default"], tmp_path, tmp_path / "o", ["gaokao2023en"])
+    result = run_suite(cfg, backend, scorer, "scripted")["benchmarks"]["gaokao2023en"]
+    assert result["avg_at_k_kept"] == pytest.approx(2 / 3)
+    assert result["avg_at_k"] == pytest.approx(2 / 5)  # the two dropped problems count as wrong
+    assert result["n_dropped"] == 2 and result["n_problems"] == 3 and result["n_expected"] == 385
+    assert not result["complete"]  # 3 + 2 != 385
+    # a smoke run (--limit) ignores the dropped rows: it is not a full evaluation
+    cfg.limit = 2
+    assert run_suite(cfg, backend, scorer, "scripted")["benchmarks"]["gaokao2023en"]["n_dropped"] == 0
+
+
+def test_rollout_n_of_the_file_must_be_the_suites(tmp_path: Path, make_rows: Any, save_benchmark: Any) -> None:
+    df = make_rows("aime24", [("q", "1")])
+    df["__rollout_n__"] = [32]  # prepared for PCL (Avg@32), evaluated with CurES's suite (Average@16)
+    save_benchmark(df, tmp_path, "aime24")
+    backend = ScriptedBackend({"q": [("\\boxed{1}", False)] * 32})
+    cfg = EvalConfig("m", SUITES["cures"], PROFILES["cures_default"], tmp_path, tmp_path / "o", ["aime24"], 2)
+    with pytest.raises(ValueError, match=r"__rollout_n__=32 but suite 'cures' samples aime24 16 times.*--suite cures"):
+        run_suite(cfg, backend, lambda r, t, c: np.zeros(len(r)), "scripted")
+    cfg.suite = SUITES["pcl"]
+    cfg.profile = PROFILES["pcl_deepscaler"]
+    assert run_suite(cfg, backend, lambda r, t, c: np.zeros(len(r)), "scripted")["benchmarks"]["aime24"]["k"] == 2

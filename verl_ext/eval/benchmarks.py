@@ -1,22 +1,36 @@
 """Benchmark registry, evaluation suites and decoding profiles of PCL (specs/pcl.md §8) and CurES (specs/cures.md §8).
 
-Benchmarks are read from local parquet files in the project's data contract, ``<data_dir>/<name>.parquet``; the
-Hugging Face ids below say where the data-preparation script takes them from (nothing is downloaded at eval time).
+Benchmarks are read from local parquet files in the project's data contract, ``<data_dir>/<name>/test.parquet``
+(``verl_ext.data.layout.prepared_file``; ``data_dir`` is one template's folder, e.g. ``$DATA_DIR/qwen_math``). Each
+benchmark names, per suite, the source ``scripts/prepare_data.py`` takes it from (``verl_ext.data.adapters.SOURCES``;
+nothing is downloaded at eval time) and the problem count of that suite's paper.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
-__all__ = ["BENCHMARKS", "PROFILES", "SUITES", "Benchmark", "DecodingProfile", "Suite", "get_profile", "get_suite"]
+__all__ = [
+    "BENCHMARKS",
+    "PROFILES",
+    "SUITES",
+    "Benchmark",
+    "DecodingProfile",
+    "Suite",
+    "get_profile",
+    "get_suite",
+    "suite_sources",
+]
 
 
 @dataclass(frozen=True)
 class Benchmark:
     """One benchmark: its Hugging Face source and expected size.
 
-    ``n_problems`` maps a suite name to the problem count that suite's paper used, when it differs by suite
-    (OlympiadBench: PCL's 674-problem ``OE_TO_maths_en_COMP`` subset vs the Qwen2.5-Math 675-problem file of CurES).
+    ``n_problems`` maps a suite name to the problem count that suite's paper used (its denominator), and
+    ``sources`` to the data source prepared for that suite when it is not the benchmark's own name (OlympiadBench:
+    PCL's 674-problem ``OE_TO_maths_en_COMP`` config vs the 675-problem Qwen2.5-Math file behind CurES's numbers).
+    Rows that preparation dropped (e.g. Gaokao-2023-EN's two empty golds) count as wrong against this denominator.
     """
 
     name: str
@@ -25,13 +39,24 @@ class Benchmark:
     hf_split: str
     n_problems: dict[str, int]
     label: str
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def source_for(self, suite: str) -> str:
+        """The data source (``verl_ext.data.adapters.SOURCES`` name) prepared for ``suite``."""
+        return self.sources.get(suite, self.name)
 
 
 def _bench(
-    name: str, hf_id: str, split: str, n: int | dict[str, int], label: str, config: str | None = None
+    name: str,
+    hf_id: str,
+    split: str,
+    n: int | dict[str, int],
+    label: str,
+    config: str | None = None,
+    sources: dict[str, str] | None = None,
 ) -> Benchmark:
     counts = n if isinstance(n, dict) else {"pcl": n, "pcl_math": n, "cures": n}
-    return Benchmark(name, hf_id, config, split, counts, label)
+    return Benchmark(name, hf_id, config, split, counts, label, sources or {})
 
 
 BENCHMARKS: dict[str, Benchmark] = {
@@ -48,6 +73,7 @@ BENCHMARKS: dict[str, Benchmark] = {
             {"pcl": 674, "cures": 675},
             "OlympiadBench",
             config="OE_TO_maths_en_COMP",
+            sources={"cures": "olympiadbench_qwen"},
         ),
         _bench("aime24", "HuggingFaceH4/aime_2024", "train", 30, "AIME24"),
         _bench("aime25", "math-ai/aime25", "test", 30, "AIME25"),
@@ -153,6 +179,13 @@ PROFILES: dict[str, DecodingProfile] = {
         ),
     )
 }
+
+
+def suite_sources(suite: str) -> list[tuple[str, str, int]]:
+    """``(benchmark, data source, samples per problem)`` for every benchmark of ``suite``: what data preparation
+    writes for it (the samples become each row's ``__rollout_n__``)."""
+    spec = get_suite(suite)
+    return [(name, BENCHMARKS[name].source_for(suite), k) for name, k in spec.samples.items()]
 
 
 def get_suite(name: str) -> Suite:

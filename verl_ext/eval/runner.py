@@ -18,13 +18,24 @@ from typing import Any
 
 import numpy as np
 
+from verl_ext.data.layout import prepared_file, read_meta
 from verl_ext.eval.backends import GenerationBackend
 from verl_ext.eval.benchmarks import BENCHMARKS, DecodingProfile, Suite
 from verl_ext.eval.metrics import paper_avg, scores_matrix, summarize_scores
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["EvalConfig", "Problem", "ScoreFn", "default_scorer", "evaluate_benchmark", "load_benchmark", "run_suite"]
+__all__ = [
+    "BenchmarkFile",
+    "EvalConfig",
+    "Problem",
+    "ScoreFn",
+    "default_scorer",
+    "evaluate_benchmark",
+    "load_benchmark",
+    "read_benchmark",
+    "run_suite",
+]
 
 ScoreFn = Callable[[list[str], list[str], list[bool]], np.ndarray]
 REQUIRED_COLUMNS = ("data_source", "prompt", "reward_model", "extra_info")
@@ -35,6 +46,17 @@ class Problem:
     index: int
     messages: list[dict[str, str]]
     ground_truth: str
+
+
+@dataclass(frozen=True)
+class BenchmarkFile:
+    """A prepared benchmark: its problems, the samples per problem its rows carry (``__rollout_n__``; None when the
+    file has no such column) and the rows preparation dropped (from ``test.meta.json``; 0 without metadata)."""
+
+    path: Path
+    problems: list[Problem]
+    rollout_n: int | None
+    n_dropped: int
 
 
 @dataclass
@@ -73,14 +95,21 @@ def _messages(value: Any, row: int, path: Path) -> list[dict[str, str]]:
 
 
 def load_benchmark(data_dir: Path, name: str, limit: int | None = None) -> list[Problem]:
-    """Read ``<data_dir>/<name>.parquet`` (data contract: data_source, prompt, reward_model.ground_truth,
-    extra_info.index) into problems; errors name the file, row and column to fix."""
+    """The problems of ``<data_dir>/<name>/test.parquet`` (see ``read_benchmark``)."""
+    return read_benchmark(data_dir, name, limit).problems
+
+
+def read_benchmark(data_dir: Path, name: str, limit: int | None = None) -> BenchmarkFile:
+    """Read ``<data_dir>/<name>/test.parquet`` (``verl_ext.data.layout.prepared_file``; data contract: data_source,
+    prompt, reward_model.ground_truth, extra_info.index; optional ``__rollout_n__``) and its metadata; errors name
+    the file, row and column to fix."""
     import pandas as pd
 
-    path = Path(data_dir) / f"{name}.parquet"
+    path = prepared_file(data_dir, name, "test")
     if not path.is_file():
         raise FileNotFoundError(
-            f"{path} not found: prepare benchmark {name!r} into --data-dir, or drop it via --benchmarks"
+            f"{path} not found: prepare benchmark {name!r} with scripts/prepare_data.py --out {data_dir} "
+            "(--data-dir is one template's folder, e.g. $DATA_DIR/qwen_math), or drop it via --benchmarks"
         )
     df = pd.read_parquet(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -98,7 +127,27 @@ def load_benchmark(data_dir: Path, name: str, limit: int | None = None) -> list[
     indices = [p.index for p in problems]
     if len(set(indices)) != len(indices):
         raise ValueError(f"{path}: extra_info.index has duplicates; indices must be unique per benchmark")
-    return problems[:limit] if limit is not None else problems
+    rollout_n = None
+    if "__rollout_n__" in df.columns:
+        counts = sorted({int(n) for n in df["__rollout_n__"]})
+        if len(counts) != 1:
+            raise ValueError(f"{path}: __rollout_n__ varies across rows ({counts}); a benchmark has one sample count")
+        rollout_n = counts[0]
+    meta = read_meta(path) or {}
+    n_dropped = int(meta.get("rows_dropped", 0))
+    if limit is not None:
+        return BenchmarkFile(path, problems[:limit], rollout_n, 0)
+    return BenchmarkFile(path, problems, rollout_n, n_dropped)
+
+
+def check_samples(bench: BenchmarkFile, suite: Suite, name: str) -> None:
+    """The file's ``__rollout_n__`` (what verl's ``_validate`` samples during training) must be the suite's k."""
+    k = suite.samples[name]
+    if bench.rollout_n is not None and bench.rollout_n != k:
+        raise ValueError(
+            f"{bench.path}: rows carry __rollout_n__={bench.rollout_n} but suite {suite.name!r} samples {name} {k} "
+            f"times; prepare it again with scripts/prepare_data.py --suite {suite.name}"
+        )
 
 
 def evaluate_benchmark(backend: GenerationBackend, problems: Sequence[Problem], k: int, params: dict[str, Any],
@@ -134,17 +183,27 @@ def git_commit(repo: Path | None = None) -> str:
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
-def _benchmark_summary(cfg: EvalConfig, name: str, k: int, params: dict[str, Any], records: list[dict]) -> dict:
+def _benchmark_summary(
+    cfg: EvalConfig, name: str, k: int, params: dict[str, Any], records: list[dict], n_dropped: int = 0
+) -> dict:
+    """Per-benchmark statistics. ``avg_at_k`` is over the paper's denominator: the ``n_dropped`` rows that
+    preparation dropped (no usable gold, e.g. Gaokao-2023-EN's two empty golds of 385) count as wrong, as they do in
+    the authors' harnesses where an empty gold never matches; ``avg_at_k_kept`` is over the problems evaluated."""
     _, matrix = scores_matrix(records)
     stats = summarize_scores(matrix)
+    n_kept = stats["n_problems"]
+    kept_avg = stats["avg_at_k"]
     expected = BENCHMARKS[name].n_problems.get(cfg.suite.name)
     k_paper = cfg.suite.samples[name]
     return {
         "label": BENCHMARKS[name].label,
         **stats,
+        "avg_at_k": kept_avg * n_kept / (n_kept + n_dropped) if n_kept + n_dropped else kept_avg,
+        "avg_at_k_kept": kept_avg,
+        "n_dropped": n_dropped,
         "k_paper": k_paper,
         "n_expected": expected,
-        "complete": stats["n_problems"] == expected and k == k_paper,
+        "complete": n_kept + n_dropped == expected and k == k_paper,
         "truncated_frac": float(np.mean([r["truncated"] for r in records])),
         "sampling": params,
     }
@@ -161,10 +220,13 @@ def run_suite(cfg: EvalConfig, backend: GenerationBackend, scorer: ScoreFn, back
     for name in names:
         k = min(cfg.suite.samples[name], cfg.max_samples or cfg.suite.samples[name])
         params = cfg.profile.for_k(k)
-        problems = load_benchmark(cfg.data_dir, name, cfg.limit)
-        logger.info("evaluating %s: %d problems × %d samples, %s", name, len(problems), k, params)
+        bench = read_benchmark(cfg.data_dir, name, cfg.limit)
+        check_samples(bench, cfg.suite, name)
+        problems = bench.problems
+        logger.info("evaluating %s: %d problems × %d samples (%d dropped at preparation count as wrong), %s",
+                    name, len(problems), k, bench.n_dropped, params)  # fmt: skip
         records = evaluate_benchmark(backend, problems, k, params, scorer)
-        results[name] = _benchmark_summary(cfg, name, k, params, records)
+        results[name] = _benchmark_summary(cfg, name, k, params, records, bench.n_dropped)
         payload = {"benchmark": name, "suite": cfg.suite.name, "profile": cfg.profile.name, "k": k,
                    "records": records}  # fmt: skip
         (cfg.out_dir / f"{name}.json").write_text(json.dumps(payload, indent=1))
