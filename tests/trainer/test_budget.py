@@ -226,3 +226,50 @@ def test_worker_retention_is_off_only_during_the_save(bare_trainer):
         assert trainer.config.trainer.max_actor_ckpt_to_keep is None
         assert trainer.config.trainer.max_critic_ckpt_to_keep is None
     assert trainer.config.trainer.max_actor_ckpt_to_keep == 2 == trainer.config.trainer.max_critic_ckpt_to_keep
+
+
+# ------------------------------------------------------------------------------------------------ disk need
+@pytest.mark.parametrize("family", ["qwen3", "qwen2", "llama"])
+@pytest.mark.parametrize("tied", [True, False])
+def test_parameter_count_formula_matches_transformers(family, tied):
+    """Architecture.params() against transformers' own count on tiny models of each family (LM and value head)."""
+    import torch
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoModelForTokenClassification,
+        LlamaConfig,
+        Qwen2Config,
+        Qwen3Config,
+    )
+
+    from verl_ext.trainer.disk import Architecture
+
+    dims = dict(hidden_size=64, num_hidden_layers=2, intermediate_size=96, num_attention_heads=4,
+                num_key_value_heads=2, vocab_size=320, tie_word_embeddings=tied)  # fmt: skip
+    cls = {"qwen3": Qwen3Config, "qwen2": Qwen2Config, "llama": LlamaConfig}[family]
+    extra = {"head_dim": 24} if family == "qwen3" else {}
+    config = cls(**dims, **extra, num_labels=1)
+    arch = Architecture(64, 2, 96, 4, 2, extra.get("head_dim", 16), 320, tied=tied, qkv_bias=family == "qwen2",
+                        qk_norm=family == "qwen3")  # fmt: skip
+    torch.manual_seed(0)
+    assert arch.params() == AutoModelForCausalLM.from_config(config).num_parameters()
+    assert arch.params(lm_head=False) == AutoModelForTokenClassification.from_config(config).num_parameters()
+
+
+def test_disk_need_of_a_pcl_row():
+    from verl_ext.trainer.disk import BYTES_PER_PARAM, disk_need
+
+    cfg = _cfg(**{"run.hf_id": "Qwen/Qwen3-8B-Base", "trainer.save_freq": 8, "trainer.test_freq": 8,
+                  "curriculum.value_model.enable": True,
+                  "curriculum.value_model.model.path": "models/Qwen/Qwen3-8B-Base"})  # fmt: skip
+    need = disk_need(cfg)
+    assert need.policy_params == 8_190_735_360 and need.value_params == 7_568_409_601  # no LM head on V
+    assert need.per_save == BYTES_PER_PARAM * (need.policy_params + need.value_params)
+    assert need.folders == 3 and need.peak == 4 * need.per_save  # K = 2, the best, and the save in progress
+    cfg.trainer.max_actor_ckpt_to_keep = None
+    cfg.trainer.max_critic_ckpt_to_keep = None
+    assert disk_need(cfg).peak is None  # retention off: unbounded
+    cfg.trainer.save_freq = -1
+    assert disk_need(cfg).peak == 0
+    with pytest.raises(KeyError, match=r"run\.hf_id='org/unknown'"):
+        disk_need(_cfg(**{"run.hf_id": "org/unknown"}))
