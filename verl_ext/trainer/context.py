@@ -24,7 +24,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "describe_pending",
     "replica_inflight",
     "rewards_by_uid",
+    "with_continuations",
 ]
 
 PARTITION = "train"
@@ -81,6 +82,13 @@ def rewards_by_uid(keys: Sequence[str], uids: Sequence[str], scores: Any) -> dic
     for j, key in enumerate(keys):
         out.setdefault(str(uids[j]), []).append((key, float(scores[j].sum())))
     return {u: [r for _, r in sorted(rows, key=lambda kr: _session_order(kr[0]))] for u, rows in out.items()}
+
+
+def with_continuations(uids: Iterable[str], aliases: Mapping[str, str]) -> set[str]:
+    """``uids`` plus the continuation uids aliased to them (one pass over ``aliases``: O(|uids| + |aliases|))."""
+    out = set(uids)
+    out.update([c for c, base in aliases.items() if base in out])
+    return out
 
 
 def _session_order(key: str) -> tuple[str, int, int]:
@@ -269,8 +277,7 @@ class TQRolloutContext:
 
     def release(self, groups: Sequence[Group]) -> None:
         uids = [g.handle for g in groups]
-        drop = set(uids)
-        drop.update(c for c, base in self._aliases.items() if base in drop)
+        drop = with_continuations(uids, self._aliases)
         if not drop:
             return
         listing = (tq.kv_list(PARTITION) or {}).get(PARTITION, {})
@@ -290,8 +297,7 @@ class TQRolloutContext:
         if len(chosen) != len(uids):
             raise ValueError("ctx.commit received the same group twice")
         buffer = self._trainer.replay_buffer
-        buffer.allow(uids)
-        buffer.allow(c for c, base in self._aliases.items() if base in chosen)
+        buffer.allow(with_continuations(chosen, self._aliases))
         self.log.committed.extend(uids)
         self._forget(chosen)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -16,6 +16,7 @@ __all__ = [
     "group_sizes",
     "optimizer_steps",
     "padding_rows",
+    "released_groups",
     "shared_step_metrics",
 ]
 
@@ -86,6 +87,15 @@ def optimizer_steps(trajectories: int, ppo_mini_batch_size: int, rollout_n: int,
     """
     unit = ppo_mini_batch_size * rollout_n
     return -(-trajectories // unit) * ppo_epochs
+
+
+def released_groups(generated: Mapping[str, Group], released: Iterable[str]) -> list[Group]:
+    """The generated groups whose handle was released (``observe``'s ``screened``), in generation order.
+
+    The released handles are put in a set once: O(|generated| + |released|), not a set rebuilt per group.
+    """
+    drop = set(released)
+    return [g for h, g in generated.items() if h in drop]
 
 
 def padding_rows(trajectories: int, unit: int) -> int:

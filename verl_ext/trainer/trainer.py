@@ -48,6 +48,7 @@ from verl_ext.trainer.metrics import (
     group_size_metrics,
     group_sizes,
     optimizer_steps,
+    released_groups,
     shared_step_metrics,
 )
 from verl_ext.trainer.stopping import (
@@ -185,8 +186,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         t0 = time.perf_counter()
         trained, gen_tokens = self._read_trained(batch)
         log = self._ctx.log
-        released = set(log.released)
-        screened = [g for h, g in log.generated.items() if h in released]
+        screened = released_groups(log.generated, log.released)
         metrics.update(self._prepare_metrics)
         metrics.update(self._group_metrics)
         metrics.update(self.curriculum.observe(trained, screened))
