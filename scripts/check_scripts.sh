@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Syntax-check (bash -n) and dry-run (DRY_RUN=1: compose and print the config, no Ray, no GPU) every launch and run
-# script, so renamed verl keys or missing experiments fail here instead of after a GPU queue. Called by `make check-scripts`.
+# Syntax-check (bash -n) and dry-run (DRY_RUN=1: compose, validate and print the config, no Ray, no GPU) every launch
+# and run script, then run the static checks of every experiment (scripts/check_rows.py: engine and attention pinned
+# in the row's lock, lengths, GPU memory estimate), so renamed verl keys, missing experiments or rows that cannot fit
+# fail here instead of after a GPU queue. Called by `make check-scripts`.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -43,9 +45,17 @@ for script in "${scripts[@]}"; do
   fi
 done
 
+PYTHON=${PYTHON:-.venv/bin/python}
+if "$PYTHON" scripts/check_rows.py >"$LOG_DIR/check_rows.md" 2>"$LOG_DIR/check_rows.err"; then
+  echo "ok      scripts/check_rows.py ($(tail -n 1 "$LOG_DIR/check_rows.md"))"
+else
+  echo "FAILED  scripts/check_rows.py (see $LOG_DIR/check_rows.md and $LOG_DIR/check_rows.err)"
+  failed+=("scripts/check_rows.py")
+fi
+
 if [[ ${#failed[@]} -gt 0 ]]; then
   printf 'check-scripts: %d failed:\n' "${#failed[@]}" >&2
   printf '  %s\n' "${failed[@]}" >&2
   exit 1
 fi
-echo "check-scripts: ${#scripts[@]} scripts pass bash -n and DRY_RUN=1 (logs in $LOG_DIR)"
+echo "check-scripts: ${#scripts[@]} scripts pass bash -n and DRY_RUN=1, every experiment passes check_rows (logs in $LOG_DIR)"
