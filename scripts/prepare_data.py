@@ -68,6 +68,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )  # fmt: skip
     parser.add_argument("--max-prompt-tokens", type=int, default=None, help="drop longer prompts (needs --tokenizer)")
     parser.add_argument("--tokenizer", type=str, default=None, help="tokenizer folder used to count prompt tokens")
+    parser.add_argument(
+        "--revision", default=None,
+        help="Hugging Face commit to load instead of the registered one (one Hugging Face source per call)",
+    )  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="refuse a dataset with bad rows instead of dropping them")
     parser.add_argument(
         "--allow-size-mismatch", action="store_true",
@@ -79,6 +83,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.dataset == "eval" and args.input:
         parser.error("--dataset eval prepares every benchmark of the suite; use --input with one benchmark at a time")
     args.suite = args.suite or TEMPLATE_SUITES[args.template]
+    if args.revision is not None:
+        single = args.dataset not in ("eval", NUMINA_POOL) and not args.input
+        if not single or SOURCES[args.dataset].hf_id is None:
+            parser.error("--revision applies to one Hugging Face source loaded from the hub (not eval, numina_pool, "
+                         "--input or a URL source)")  # fmt: skip
     return args
 
 
@@ -122,9 +131,12 @@ def build(name: str, rollout_n: int | None, args: argparse.Namespace, tokenizer:
         return prepare_numina_pool(tables, args.template, **common)
     if inputs is not None and len(inputs) != 1:
         raise SystemExit(f"--dataset {name} takes one --input file, got {len(inputs)}")
-    table = inputs[0] if inputs else load_source(get_source(name))
-    return prepare_source(name, table, args.template, rollout_n=rollout_n,
-                          allow_size_mismatch=args.allow_size_mismatch, **common)  # fmt: skip
+    table = inputs[0] if inputs else load_source(get_source(name), args.revision)
+    prepared = prepare_source(name, table, args.template, rollout_n=rollout_n,
+                              allow_size_mismatch=args.allow_size_mismatch, **common)  # fmt: skip
+    if args.revision is not None:
+        prepared.meta["revision"] = args.revision
+    return prepared
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -297,3 +297,26 @@ def test_load_table_from_datasets_dataset() -> None:
     assert rows[0]["reward_model"]["ground_truth"] == "1"
     with pytest.raises(ValueError, match="unsupported file type"):
         load_table("data.txt")
+
+
+def test_load_source_pins_revisions_and_reads_fixtures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import verl_ext.data.adapters as adapters
+
+    calls = []
+    monkeypatch.setattr(adapters, "load_hf", lambda *args: calls.append(args) or "table")
+    monkeypatch.delenv(adapters.FIXTURES_ENV, raising=False)
+    assert adapters.load_source(SOURCES["gaokao2023en"]) == "table"
+    assert adapters.load_source(SOURCES["deepscaler"], revision="abc") == "table"
+    assert calls == [
+        ("MARIO-Math-Reasoning/Gaokao2023-Math-En", "train", None, "6c7bdecd205ed623b5e6c92335deb4f13a7cdd9b"),
+        ("agentica-org/DeepScaleR-Preview-Dataset", "train", None, "abc"),
+    ]
+    assert "/QwenLM/Qwen2.5-Math/a45202bd16f1ec06f433442dc1152d0074773465/" in SOURCES["olympiadbench_qwen"].url
+    (tmp_path / "aime24.jsonl").write_text('{"problem": "p", "answer": "1"}\n')
+    monkeypatch.setenv(adapters.FIXTURES_ENV, str(tmp_path))
+    assert adapters.load_source(SOURCES["aime24"]) == tmp_path / "aime24.jsonl"
+    with pytest.raises(FileNotFoundError, match="no fixture for 'aime25'"):
+        adapters.load_source(SOURCES["aime25"])
+    monkeypatch.setenv(adapters.FIXTURES_ENV, str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        adapters.load_source(SOURCES["aime24"])

@@ -184,3 +184,19 @@ def test_passthrough_template_matches_what_verl_renders(qwen_tokenizer: Any) -> 
     ids = tok.apply_chat_template([{"role": "user", "content": "Hi there"}], add_generation_prompt=True, tokenize=True)
     ids = ids["input_ids"] if hasattr(ids, "keys") else ids
     assert tok.decode(ids) == "Hi there"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dataset", "eval", "--revision", "abc"],
+        ["--dataset", "olympiadbench_qwen", "--revision", "abc"],  # a URL source: the commit is in its address
+        ["--dataset", "math", "--revision", "abc", "--input", "x.parquet"],
+    ],
+)
+def test_cli_revision_applies_to_one_hub_source(
+    cli: ModuleType, tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main([*args, "--out", str(tmp_path)])
+    assert "--revision applies to one Hugging Face source" in capsys.readouterr().err

@@ -256,6 +256,7 @@ SOURCES: dict[str, Source] = {
             "eval",
             subset="OE_TO_maths_en_COMP",
             num_rows=674,
+            revision="3b426ee1d587c71b495146dde9f3e995ee7ac59f",
         ),
         Source(
             "olympiadbench_qwen",
@@ -329,9 +330,9 @@ def fixture_dir() -> Path | None:
     return path
 
 
-def load_source(source: Source) -> Table:
+def load_source(source: Source, revision: str | None = None) -> Table:
     """The source table: from the fixture folder when ``VERL_EXT_DATA_FIXTURES`` is set, else downloaded
-    (Hugging Face at the pinned revision, or the pinned URL)."""
+    (Hugging Face at ``revision`` or else the registered one, or the pinned URL)."""
     folder = fixture_dir()
     if folder is not None:
         for suffix in FIXTURE_SUFFIXES:
@@ -346,9 +347,14 @@ def load_source(source: Source) -> Table:
         return datasets.load_dataset("json", data_files=source.url, split="train")
     if source.hf_id is None:
         raise ValueError(f"{source.name}: the source names neither a Hugging Face id nor a URL")
-    if source.revision is None:
-        logger.warning("%s: no pinned revision; loading the default branch of %s", source.name, source.hf_id)
-    return load_hf(source.hf_id, source.split, source.subset, source.revision)
+    revision = revision or source.revision
+    if revision is None:
+        logger.warning(
+            "%s: no pinned revision; loading the default branch of %s (pin one with --revision)",
+            source.name,
+            source.hf_id,
+        )
+    return load_hf(source.hf_id, source.split, source.subset, revision)
 
 
 def load_table(table: Table) -> pd.DataFrame:
