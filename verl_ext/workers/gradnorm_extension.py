@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import transfer_queue as tq
+from verl import DataProto
 
 from verl_ext.curriculum.base import Group
 from verl_ext.curriculum.cures_algorithm1 import CuresAlgorithm1
@@ -127,7 +128,9 @@ class CuresGradNormExtension:
         )
         trainer.checkpoint_manager.sleep_replicas()
         try:
-            out = wg.execute_with_func_generator(lm_head_gradnorm_on_worker, batch)
+            # a DataProto: its chunks are a list, which verl's worker group scatters over the ranks (a TensorDict's are
+            # a tuple, which it would broadcast whole to every rank)
+            out = wg.execute_with_func_generator(lm_head_gradnorm_on_worker, DataProto(batch=batch))
         finally:
             trainer.checkpoint_manager.update_weights(trainer.global_steps)
         norms = np.asarray(out["gradnorm"], dtype=np.float64)[: len(keys)]

@@ -104,8 +104,12 @@ def _norms(module: torch.nn.Module, data: TensorDict) -> torch.Tensor:
     return out
 
 
-def lm_head_gradnorm_on_worker(worker: Any, data: TensorDict) -> TensorDict:
+def lm_head_gradnorm_on_worker(worker: Any, data: Any) -> TensorDict:
     """``execute_with_func_generator`` target: this rank's rows of ``data`` → TensorDict ``{"gradnorm": (b,)}``.
+
+    ``data`` is a ``DataProto`` chunk (the caller wraps the batch of :func:`build_gradnorm_batch` in one: verl 0.9.1
+    splits a bare TensorDict into a tuple, which its worker group then broadcasts whole instead of scattering) or a
+    TensorDict.
 
     ``worker`` is verl's ``ActorRolloutRefWorker`` (its ``actor`` is a ``TrainingWorker`` whose ``engine`` holds the
     FSDP module). Read-only: gradients are never formed by autograd, the optimizer is untouched.
@@ -114,6 +118,7 @@ def lm_head_gradnorm_on_worker(worker: Any, data: TensorDict) -> TensorDict:
     if actor is None or getattr(actor, "engine", None) is None:
         raise RuntimeError(f"{type(worker).__name__} has no initialised actor engine (worker.actor.engine)")
     engine = actor.engine
+    data = getattr(data, "batch", data) if not isinstance(data, TensorDict) else data
     with engine.eval_mode(), torch.no_grad():
         norms = _norms(engine.module, data)
     return TensorDict({"gradnorm": norms}, batch_size=[data.batch_size[0]])
