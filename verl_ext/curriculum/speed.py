@@ -1,4 +1,4 @@
-"""SPEED-RL (arXiv 2506.09016; PCL Alg. 5; specs/baselines.md §4): screen, then continue qualifying prompts.
+"""SPEED-RL (arXiv 2506.09016; PCL arXiv 2510.01135 Alg. 5): screen, then continue qualifying prompts.
 
 Each round screens k·m fresh prompts with n_init responses and, in the same round, continues the prompts
 accepted in the previous round (0 < p̂_init < 1) with n − n_init more responses under the same handle

@@ -1,4 +1,4 @@
-"""A sync replay buffer that returns exactly the groups a curriculum committed (specs/baselines.md §0)."""
+"""A sync replay buffer that returns exactly the groups a curriculum committed."""
 
 from __future__ import annotations
 

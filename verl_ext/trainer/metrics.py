@@ -1,4 +1,4 @@
-"""The shared ``curriculum/`` metrics of specs/baselines.md §0, from one step's groups (pure numpy)."""
+"""The ``curriculum/`` metrics every method logs (effective ratio, rewards, rollouts, tokens, waves), pure numpy."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ __all__ = [
 ]
 
 # verl 0.9.1 estimators that normalise within the ``uid`` group: a group of one response gets mean 0 (and std 1),
-# so its advantage is its raw reward, not 0 (core_algos.py, "if len(id2score[idx]) == 1"; specs/verl-0.9.1.md §2.3).
+# so its advantage is its raw reward, not 0 (core_algos.py, "if len(id2score[idx]) == 1").
 GROUP_ESTIMATORS = frozenset(
     {"grpo", "grpo_vectorized", "grpo_passk", "gdpo", "rloo", "rloo_vectorized", "reinforce_plus_plus_baseline",
      "opo", "gpg"}
@@ -82,8 +82,8 @@ def optimizer_steps(trajectories: int, ppo_mini_batch_size: int, rollout_n: int,
 
     verl's update unit is ``ppo_mini_batch_size * rollout.n`` trajectories (the config n, whatever the per-prompt
     ``__rollout_n__``), and ``_balance_batch`` pads the batch up to a multiple of it, so T trajectories give
-    ``ceil(T / unit) * ppo_epochs`` steps (specs/verl-0.9.1.md §2.3). ``grpo_pcl`` (m·16 with mini-batch m) gives 1,
-    ``grpo_cures`` (1024·8 with mini-batch 256) gives 4.
+    ``ceil(T / unit) * ppo_epochs`` steps (``trainer_base._get_required_batch_multiple``). ``grpo_pcl`` (m·16 with
+    mini-batch m) gives 1, ``grpo_cures`` (1024·8 with mini-batch 256) gives 4.
     """
     unit = ppo_mini_batch_size * rollout_n
     return -(-trajectories // unit) * ppo_epochs
@@ -183,7 +183,7 @@ def check_group_sizes(sizes: Mapping[str, int], adv_estimator: str, curriculum: 
 
     Raises:
         ValueError: naming the groups, the estimator and the curriculum, unless ``allow_singletons`` (GVM keeps its
-            n_x = 1 groups as released, specs/baselines.md §6) or the estimator does not group.
+            n_x = 1 groups as released, RLHFlow/GVM) or the estimator does not group.
     """
     if allow_singletons or str(adv_estimator) not in GROUP_ESTIMATORS:
         return
@@ -192,5 +192,5 @@ def check_group_sizes(sizes: Mapping[str, int], adv_estimator: str, curriculum: 
         raise ValueError(
             f"{len(single)} group(s) of one response would reach the {adv_estimator} advantage (curriculum "
             f"{curriculum!r}; uids {single[:5]}): verl gives a singleton group its raw reward as advantage "
-            "(specs/verl-0.9.1.md §2.3). Allocate at least 2 responses per trained prompt (rollout.n, n_min)"
+            "(verl/trainer/ppo/core_algos.py). Allocate at least 2 responses per trained prompt (rollout.n, n_min)"
         )
