@@ -273,3 +273,25 @@ def test_disk_need_of_a_pcl_row():
     assert disk_need(cfg).peak == 0
     with pytest.raises(KeyError, match=r"run\.hf_id='org/unknown'"):
         disk_need(_cfg(**{"run.hf_id": "org/unknown"}))
+
+
+def test_best_validation_checkpoint_survives_retention(bare_trainer):
+    """K = 1: the best-scoring saved step stays beside the newest; a better one replaces it and frees the old."""
+    trainer, _ = bare_trainer
+    trainer.config.trainer.max_actor_ckpt_to_keep = 1
+    trainer.config.trainer.max_critic_ckpt_to_keep = 1
+    root = Path(trainer.config.trainer.default_local_dir)
+    scores = {8: 0.5, 16: 0.7, 24: 0.6, 32: 0.65, 40: 0.9}
+    for step, score in scores.items():
+        trainer.global_steps = step
+        _step_dirs(root, [step])
+        trainer.timing_raw = {"save_checkpoint": 1.0}
+        apply_retention(str(root), step, 1, [] if trainer._best_step() is None else [trainer._best_step()])
+        trainer._track_best({"val-core/math500/acc/mean@1": score}, saved=True)
+        if step == 32:
+            assert checkpoint_steps(str(root)) == [16, 32]  # 24 gone, the best (16) kept beside the newest
+    assert read_best(str(root))["step"] == 40 and checkpoint_steps(str(root)) == [40]
+    # a validation at a step without a checkpoint never becomes "best" (there is nothing to keep)
+    trainer.global_steps = 44
+    trainer._track_best({"val-core/math500/acc/mean@1": 1.0}, saved=False)
+    assert read_best(str(root))["step"] == 40
