@@ -37,6 +37,7 @@ from transfer_queue import KVBatchMeta
 from verl.trainer.ppo.v1.trainer_sync import PPOTrainerSync
 from verl.utils.debug import marked_timer
 
+from verl_ext.curriculum import legacy_checkpoint_message
 from verl_ext.curriculum.base import Curriculum, Group
 from verl_ext.trainer.buffer import AllowListReplayBuffer
 from verl_ext.trainer.config import CurriculumSection, build_from_config, section_from_config
@@ -433,9 +434,11 @@ class CurriculumTrainerSync(PPOTrainerSync):
         state = torch.load(path, weights_only=False)
         fingerprint = self._fingerprint()
         if state["fingerprint"] != fingerprint:
+            saved = state["fingerprint"]
+            renamed = legacy_checkpoint_message(saved.get("name", ""), saved.get("params"))  # old CurES name
             raise ValueError(
-                f"checkpoint {path} was written for {state['fingerprint']} but this run is {fingerprint}: "
-                "resume with the same curriculum settings and data.train_files"
+                f"checkpoint {path} was written for {saved} but this run is {fingerprint}: "
+                + (renamed or "resume with the same curriculum settings and data.train_files")
             )
         self._ensure_curriculum().load_state_dict(state["curriculum"])
         self._train_gen_seconds = float(state["train_gen_seconds"])
