@@ -32,6 +32,7 @@ from verl_ext.curriculum.base import Group
 from verl_ext.curriculum.pcl import PclCurriculum, mse_loss, value_targets
 from verl_ext.workers.prompts import PromptEncoder
 from verl_ext.workers.value_worker import (
+    DEFAULT_HEAD_INIT_VALUE,
     ValueWorkerGroup,
     build_worker_config,
     create_value_worker_group,
@@ -71,7 +72,7 @@ class PCLExtension:
         worker_group = create_value_worker_group(
             pools["global_pool"], build_worker_config(critic_cfg), device_name=config.trainer.device
         )
-        head_init = config.curriculum.value_model.get("head_init_value", None)
+        head_init = config.curriculum.value_model.get("head_init_value", DEFAULT_HEAD_INIT_VALUE)
         value = ValueWorkerGroup(worker_group, head_activation, seed=int(config.curriculum.seed), head_init=head_init)
         self.attach(trainer, value)
         t0 = time.perf_counter()

@@ -32,6 +32,7 @@ __all__ = [
     "ValueWorkerGroup",
     "build_value_batch",
     "build_worker_config",
+    "DEFAULT_HEAD_INIT_VALUE",
     "create_value_worker_group",
     "find_value_head",
     "head_init_value",
@@ -73,7 +74,7 @@ def split_value_model_node(node: Any, actor_model_path: str | None = None) -> tu
         raise ValueError(
             f"curriculum.value_model.head_activation={head_activation!r}; valid: {', '.join(HEAD_ACTIVATIONS)}"
         )
-    head_init_value(container.pop("head_init_value", None), head_activation)  # validated here, read by the caller
+    head_init_value(container.pop("head_init_value", DEFAULT_HEAD_INIT_VALUE), head_activation)  # checked; see setup
     model = container.get("model") or {}
     if model.get("path") in (None, "", "???"):
         if actor_model_path is None:
@@ -83,11 +84,16 @@ def split_value_model_node(node: Any, actor_model_path: str | None = None) -> tu
     return omega_conf_to_dataclass(OmegaConf.create(container)), head_activation
 
 
+# curriculum.value_model.head_init_value when the key is absent (docs/pcl.md §4: the project's choice, = τ's default)
+DEFAULT_HEAD_INIT_VALUE = 0.5
+
+
 def head_init_value(value: Any, head_activation: str = "none") -> float | None:
     """Check ``curriculum.value_model.head_init_value``: ``None`` (HF's random head) or the initial prediction.
 
     A number ``c`` initialises the head to weight 0 and bias ``c`` (``none``) or ``logit(c)`` (``sigmoid``), so
-    V(x) = c for every prompt before the first value update (docs/pcl.md §4).
+    V(x) = c for every prompt before the first value update (docs/pcl.md §4). Callers pass
+    ``DEFAULT_HEAD_INIT_VALUE`` when the key is absent.
     """
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none", "")):
         return None
@@ -319,12 +325,17 @@ class ValueWorkerGroup:
     Args:
         worker_group: a ``RayWorkerGroup`` of ``TrainingWorker(model_type="value_model")``, not yet reset.
         head_activation: ``none`` (raw head output) or ``sigmoid``.
+        head_init: the head's constant initial prediction (:func:`head_init_value`); ``None`` keeps HF's random head.
         seed: seeds the workers' torch RNG before the model is built (the head's initialisation) and is handed to
             ``train_mini_batch`` (only orders rows; one mini-batch, one epoch).
     """
 
     def __init__(
-        self, worker_group: Any, head_activation: str = "none", seed: int = 1, head_init: float | None = None
+        self,
+        worker_group: Any,
+        head_activation: str = "none",
+        seed: int = 1,
+        head_init: float | None = DEFAULT_HEAD_INIT_VALUE,
     ) -> None:
         if head_activation not in HEAD_ACTIVATIONS:
             raise ValueError(f"head_activation={head_activation!r}; valid: {', '.join(HEAD_ACTIVATIONS)}")
