@@ -43,8 +43,18 @@ def _real_locks() -> bool:
 
 
 def test_read_lock_parses_hashes_extras_markers_and_normalises_names() -> None:
-    assert read_lock(FIXTURES / "gpu-vllm.txt") == {"flash-attn": "2.8.3", "torch": "2.11.0", "vllm": "0.24.0"}
-    assert read_lock(FIXTURES / "gpu-sglang.txt") == {"flash-attn": "2.8.3", "sglang": "0.5.12", "torch": "2.11.0"}
+    assert read_lock(FIXTURES / "gpu-vllm.txt") == {
+        "flash-attn": "2.8.3",
+        "torch": "2.11.0",
+        "trl": "0.27.0",
+        "vllm": "0.24.0",
+    }
+    assert read_lock(FIXTURES / "gpu-sglang.txt") == {
+        "flash-attn": "2.8.3",
+        "sglang": "0.5.12",
+        "torch": "2.11.0",
+        "trl": "0.27.0",
+    }
     assert normalize_name("Flash_Attn") == normalize_name("flash.attn") == "flash-attn"
 
 
@@ -97,8 +107,9 @@ def test_rows_pass_with_complete_locks(composed: dict[str, Any]) -> None:
     reports = [check_row(name, cfg, ROOT, _locks()) for name, cfg in composed.items()]
     assert all(r.ok for r in reports), [r.problems for r in reports]
     pcl, cures, sglang = reports
-    assert (pcl.engine, pcl.attention, pcl.packages) == ("vllm", "flash_attention_2",
-                                                         {"vllm": "0.24.0", "flash-attn": "2.8.3"})  # fmt: skip
+    assert (pcl.engine, pcl.attention) == ("vllm", "flash_attention_2")
+    assert pcl.packages == {"vllm": "0.24.0", "flash-attn": "2.8.3", "trl": "0.27.0"}  # trl: verl's value-model loader
+    assert cures.packages == {"vllm": "0.24.0", "flash-attn": "2.8.3"}
     assert sglang.engine == "sglang" and sglang.lock == "requirements/gpu-sglang.txt"
     assert sglang.packages == {"sglang": "0.5.12", "flash-attn": "2.8.3"}
     # what the estimate is made of: PCL has a value model and no reference; CurES has a reference and no value model
@@ -123,12 +134,20 @@ def test_each_check_fails_naming_the_key(composed: dict[str, Any], tmp_path: Pat
     report = check_row("x", greedy, ROOT, locks)
     assert report.memory.peak > GPU_MEMORY_GIB and "gpu_memory_utilization" in report.problems[0]
 
-    no_flash = {"vllm": {"vllm": "0.24.0"}}
-    assert check_row("x", pcl, ROOT, no_flash).problems == [
-        "requirements/gpu-vllm.txt pins no flash-attn (needed by vllm / flash_attention_2)"
+    no_flash = {"vllm": {"vllm": "0.24.0", "trl": "0.27.0"}}
+    assert check_row("x", cures, ROOT, no_flash).problems == [
+        "requirements/gpu-vllm.txt pins no flash-attn (needed by x: engine vllm, attention flash_attention_2)"
     ]
-    sdpa = OmegaConf.merge(pcl, {"actor_rollout_ref": {"model": {"override_config": {"attn_implementation": "sdpa"}}}})
-    assert check_row("x", sdpa, ROOT, no_flash).ok
+    sdpa = {"actor_rollout_ref": {"model": {"override_config": {"attn_implementation": "sdpa"}}}}
+    assert check_row("x", OmegaConf.merge(cures, sdpa), ROOT, no_flash).ok
+    # PCL's value model needs flash-attn whatever the policy's attention (verl's load_valuehead_model hard-codes it)
+    (problem,) = check_row("x", OmegaConf.merge(pcl, sdpa), ROOT, no_flash).problems
+    assert (
+        problem
+        == "requirements/gpu-vllm.txt pins no flash-attn (needed by x: engine vllm, attention sdpa, PCL value model)"
+    )
+    liger = OmegaConf.merge(cures, {"actor_rollout_ref": {"model": {"use_liger": True}}})
+    assert "pins no liger-kernel" in check_row("x", liger, ROOT, locks).problems[0]
 
     fa9 = {"actor_rollout_ref": {"model": {"override_config": {"attn_implementation": "fa9"}}}}
     (problem,) = check_row("x", OmegaConf.merge(pcl, fa9), ROOT, locks).problems

@@ -5,7 +5,9 @@ Run on CPU over every ``configs/experiment/**`` overlay by ``scripts/check_rows.
 - **Packages.** The rollout engine (``actor_rollout_ref.rollout.name``) and the training attention implementation
   (``actor_rollout_ref.model.override_config.attn_implementation``; verl 0.9.1's ``HFModelConfig`` defaults it to
   ``flash_attention_2``) each need distributions that must be pinned in that engine's lock file
-  (``requirements/gpu-vllm.txt`` or ``requirements/gpu-sglang.txt``).
+  (``requirements/gpu-vllm.txt`` or ``requirements/gpu-sglang.txt``). PCL's value model is loaded by verl's
+  ``load_valuehead_model``, which always asks for ``flash_attention_2`` and falls back to ``trl``; ``model.use_liger``
+  needs ``liger-kernel``.
 - **Lengths.** ``data.max_prompt_length + data.max_response_length`` must fit the model's
   ``max_position_embeddings`` (public ``config.json`` of each checkpoint, :data:`MODELS`), and one full sequence must
   fit the token budget of a dynamic-batch micro-batch (``ppo_max_token_len_per_gpu``), or verl cannot place it.
@@ -41,6 +43,7 @@ __all__ = [
     "MODELS",
     "MemoryEstimate",
     "ModelSpec",
+    "VALUE_MODEL_PACKAGES",
     "RowReport",
     "check_row",
     "estimate_memory",
@@ -105,6 +108,8 @@ ATTENTION_PACKAGES: dict[str, tuple[str, ...]] = {
     "eager": (),
     "flex_attention": (),
 }
+# what verl's value-model loader imports beyond the attention kernel (PCL rows)
+VALUE_MODEL_PACKAGES = ("trl",)
 _BYTES = {"fp32": 4, "float32": 4, "bf16": 2, "bfloat16": 2, "fp16": 2, "float16": 2}
 
 
@@ -219,15 +224,16 @@ class RowReport:
 
 
 def check_row(
-    experiment: str, cfg: Any, repo: str | Path, locks: Mapping[str, Mapping[str, str]] | None = None
+    experiment: str, cfg: Any, repo: str | Path, locks: Mapping[str, Mapping[str, str] | None] | None = None
 ) -> RowReport:
     """Run every static check on one resolved experiment config.
 
     Args:
         experiment: ``<table>/<row>`` (for the report).
         cfg: the composed, resolved config.
-        repo: repository root; the engine's lock is ``<repo>/<ENGINE_LOCKS[engine]>``.
-        locks: already-read locks by engine (``read_lock`` results), to avoid re-reading per row.
+        repo: repository root; without ``locks`` the engine's lock is read from ``<repo>/<ENGINE_LOCKS[engine]>``.
+        locks: the locks to check against, by engine (``read_lock`` results; ``None`` or no entry: that lock is
+            missing). When given, nothing is read from disk.
     """
     problems: list[str] = []
     hf_id = str(_select(cfg, "run.hf_id", ""))
@@ -250,11 +256,19 @@ def check_row(
         )
     else:
         needed += ATTENTION_PACKAGES[attention]
+    value = _select(cfg, "curriculum.value_model")
+    if value is not None and value.get("enable", True):
+        # verl's FSDP engine loads a value model with verl.utils.model.load_valuehead_model, which asks for
+        # attn_implementation="flash_attention_2" whatever override_config says and falls back to trl's value head
+        needed += [p for p in (*ATTENTION_PACKAGES["flash_attention_2"], *VALUE_MODEL_PACKAGES) if p not in needed]
+    if _select(cfg, "actor_rollout_ref.model.use_liger", False):
+        needed.append("liger-kernel")
     lock_rel = ENGINE_LOCKS.get(engine, "")
     packages: dict[str, str | None] = {}
     if lock_rel:
-        pins = (locks or {}).get(engine)
-        if pins is None:
+        if locks is not None:
+            pins = locks.get(engine)
+        else:
             lock_path = Path(repo) / lock_rel
             pins = read_lock(lock_path) if lock_path.is_file() else None
         if pins is None:
@@ -263,7 +277,10 @@ def check_row(
             packages = {name: pins.get(normalize_name(name)) for name in needed}
             missing = [name for name, version in packages.items() if version is None]
             if missing:
-                problems.append(f"{lock_rel} pins no {', '.join(missing)} (needed by {engine} / {attention})")
+                problems.append(
+                    f"{lock_rel} pins no {', '.join(missing)} (needed by {experiment}: engine {engine}, attention "
+                    f"{attention}{', PCL value model' if value is not None and value.get('enable', True) else ''})"
+                )
 
     prompt, response = int(cfg.data.max_prompt_length), int(cfg.data.max_response_length)
     context = prompt + response
