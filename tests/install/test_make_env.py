@@ -221,3 +221,34 @@ def test_preflight_refuses_to_mix_environments(tmp_path, existing, kind):
     proc = preflight(tmp_path, "--engine", "sglang", env=env)
     assert proc.returncode == 1
     assert f"already holds a {kind} environment" in proc.stderr and "VENV=.venv-sglang" in proc.stderr
+
+
+def test_smoke_check_reports_what_a_cpu_venv_lacks(tmp_path):
+    """The post-install check, run here with the CPU venv: names the mismatched pin, the missing engine and GPU."""
+    import importlib.metadata as md
+
+    header = (ROOT / "requirements" / "gpu-vllm.txt").read_text().split("\n", 2)[:2]
+    lock = tmp_path / "gpu-vllm.txt"
+    lines = [f"transformers=={md.version('transformers')}", "numpy==0.0.1", "nvidia-cuda-runtime==13.0.96"]
+    lock.write_text("\n".join([*header, *lines]) + "\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "check_gpu_env.py"),
+            "--engine",
+            "vllm",
+            "--lock",
+            str(lock),
+            "--smoke",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 1
+    assert f"numpy: installed {md.version('numpy')}, the lock pins 0.0.1" in proc.stderr
+    assert "nvidia-cuda-runtime==13.0.96 is in the lock but not installed" in proc.stderr
+    assert "transformers" not in proc.stderr
+    assert "import vllm failed" in proc.stderr and "import flash_attn failed" in proc.stderr
+    assert "expected 13.x" in proc.stderr and "FAILED" in proc.stderr
