@@ -133,7 +133,7 @@ def test_classes_hold_in_a_batch() -> None:
         (r"\boxed{25\text{ percent}}", r"\boxed{25}\%"),
         (r"$\boxed{25\%}$", r"$\boxed{25}$\%"),
         (r"$28\%$", r"$28$\%"),
-        (r"\[ 28 \% \]", r"\[ 28\]\%"),
+        (r"\[ 28 \% \]", r"\[ 28 \]\%"),
         (r"\boxed{10\%, 20\%}", r"\boxed{10, 20}\%"),
         (r"\boxed{1\,000}", r"\boxed{1000}"),
         (r"\boxed{1 000 000}", r"\boxed{1000000}"),
@@ -148,6 +148,24 @@ def test_rewrite_for_math_verify(text: str, expected: str) -> None:
     from verl_ext.rewards.answer import rewrite_for_math_verify
 
     assert rewrite_for_math_verify(text) == expected
+
+
+def test_rewriting_and_region_stay_linear_on_adversarial_text() -> None:
+    import time
+
+    from verl_ext.rewards.answer import answer_region, rewrite_for_math_verify
+
+    texts = [
+        r"\boxed{" + " " * 200_000 + "x}",
+        " " * 200_000 + r"x \% y",
+        r"\boxed{1 000" + " " * 200_000 + "x}",
+        r"\%" * 100_000 + " " * 1000,
+        r"\boxed{1} " * 50_000,
+    ]
+    start = time.monotonic()
+    for text in texts:
+        rewrite_for_math_verify(answer_region(text))
+    assert time.monotonic() - start < 5.0  # a quadratic scan would take minutes here
 
 
 def test_answer_region_starts_at_the_final_group_of_boxes() -> None:

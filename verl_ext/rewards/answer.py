@@ -50,13 +50,15 @@ REGION_MARGIN = 200
 
 _PERCENT_WORDS = r"(?:percent|percentage|pct)"
 # a percent marker at the end of a piece of LaTeX: \%, %, \text{\%}, \text{ percent}, " percent"
+# (searched in the last _PERCENT_WINDOW characters only, and no pattern starts with \s*: linear on any input)
 _TRAILING_PERCENT = re.compile(
-    r"\s*(?:\\%|%|\\(?:text|mbox|mathrm)\{\s*(?:\\%|%|" + _PERCENT_WORDS + r")\s*\}|\b" + _PERCENT_WORDS + r")\s*$"
+    r"(?:\\%|%|\\(?:text|mbox|mathrm)\{\s*(?:\\%|%|" + _PERCENT_WORDS + r")\s*\}|\b" + _PERCENT_WORDS + r")$"
 )
+_PERCENT_WINDOW = 48
 _ANY_PERCENT = re.compile(r"\\%|%|\\(?:text|mbox|mathrm)\{\s*(?:\\%|%|" + _PERCENT_WORDS + r")\s*\}")
 # "\%" right before the closer of a math environment: moved after the closer, math-verify's percent suffix (a bare
 # "%" is left alone outside boxes: before a "$" it is as likely a text percent before an opening "$")
-_ENV_PERCENT = re.compile(r"\s*\\%\s*(\$\$|(?<!\\)\$|\\\)|\\\])")
+_ENV_PERCENT = re.compile(r"\\%\s*(\$\$|(?<!\\)\$|\\\)|\\\])")
 # one number in groups of three: 1 000, 1\,000, 1{,}000, 1,\!000, 1~000 (decimals allowed)
 _THOUSANDS_SEP = r"(?:\s|\\,|\\ |\\;|\\!|~|\{,\}|,\\!|,)"
 _THOUSANDS = re.compile(r"^\s*-?\d{1,3}(?:" + _THOUSANDS_SEP + r"\d{3})+(?:\.\d+)?\s*$")
@@ -73,9 +75,11 @@ _DELIMITED = re.compile(r"(?<!\\)\$|\\\(|\\\[|\\boxed|\\fbox")
 
 def _fix_box(content: str) -> tuple[str, bool]:
     """Box content with thousands separators and percent signs removed; whether it ended with a percent sign."""
-    trailing = _TRAILING_PERCENT.search(content)
+    body = content.rstrip()
+    window = body[-_PERCENT_WINDOW:]
+    trailing = _TRAILING_PERCENT.search(window)
     if trailing is not None:
-        content = content[: trailing.start()]
+        content = body[: len(body) - len(window) + trailing.start()].rstrip()
     if "%" in content or "percent" in content or "pct" in content:
         content = _ANY_PERCENT.sub("", content)
     if _THOUSANDS.match(content):
