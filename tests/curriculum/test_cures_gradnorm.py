@@ -8,6 +8,7 @@ import types
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from verl_ext.curriculum.gradnorm import lm_head_grad_norm
 from verl_ext.workers.gradnorm_extension import subset_labels, trajectory_keys
@@ -98,3 +99,51 @@ def test_subset_labels_name_rows_without_one() -> None:
     assert subset_labels([{"subset": 1}, {"subset": 2}]) == [1, 2]
     with pytest.raises(ValueError, match=r"first rows: \[1\].*subsets=equal"):
         subset_labels([{"subset": 1}, {"index": 1}])
+
+
+def test_extension_measure_reads_pilot_trajectories_in_reward_order_and_sleeps_the_rollout(monkeypatch) -> None:
+    from verl_ext.curriculum.base import Group
+    from verl_ext.workers import gradnorm_extension as ext
+
+    model = _tiny_model(tied=False)
+    gen = torch.Generator().manual_seed(3)
+    store: dict[str, dict[str, torch.Tensor]] = {}
+    for uid, n in (("a", 3), ("b", 2)):
+        for i in range(n):
+            resp = torch.randint(0, 50, (3 + i,), generator=gen)
+            store[f"{uid}_{i}_0"] = {"prompts": torch.randint(0, 50, (4,), generator=gen), "responses": resp,
+                                     "response_mask": torch.ones(resp.numel())}  # fmt: skip
+    listing = {"a": {"is_prompt": True}, "b": {"is_prompt": True}, **{k: {} for k in reversed(list(store))}}
+    fake_tq = types.SimpleNamespace(
+        kv_list=lambda partition: {partition: listing},
+        kv_batch_get=lambda keys, partition_id, select_fields: {f: [store[k][f] for k in keys] for f in select_fields},
+    )
+    monkeypatch.setattr(ext, "tq", fake_tq)
+    calls: list[str] = []
+    engine = types.SimpleNamespace(module=model, eval_mode=contextlib.nullcontext)
+    worker = types.SimpleNamespace(actor=types.SimpleNamespace(engine=engine))
+
+    def execute(func, data):  # verl's DP_COMPUTE_PROTO_WITH_FUNC on 2 ranks
+        calls.append("execute")
+        return {"gradnorm": torch.cat([func(worker, c)["gradnorm"] for c in data.chunk(2)])}
+
+    trainer = types.SimpleNamespace(
+        actor_rollout_wg=types.SimpleNamespace(world_size=2, execute_with_func_generator=execute),
+        checkpoint_manager=types.SimpleNamespace(sleep_replicas=lambda: calls.append("sleep"),
+                                                 update_weights=lambda step: calls.append(f"wake{step}")),
+        config=OmegaConf.create({"actor_rollout_ref": {"rollout": {"temperature": 1.0}}}),
+        global_steps=7,
+    )  # fmt: skip
+    extension = ext.CuresGradNormExtension(chunk=3)
+    extension._trainer = trainer
+    groups = [Group("a", 0, np.array([1.0, 0.0, 1.0])), Group("b", 1, np.array([0.0, 0.0]))]
+    out = extension.measure(groups)
+    assert calls == ["sleep", "execute", "execute", "wake7"]  # 5 trajectories in chunks of 3
+    assert [o.shape for o in out] == [(3,), (2,)]
+    for g, norms in zip(groups, out, strict=True):
+        for i, got in enumerate(norms):  # trajectory {uid}_{i}_0 is the i-th reward of its group
+            t = store[f"{g.handle}_{i}_0"]
+            ids = torch.cat([t["prompts"], t["responses"]])
+            assert got == pytest.approx(_autograd_head_norm(model, ids, 4, t["response_mask"], 1.0), rel=1e-4)
+    with pytest.raises(RuntimeError, match="released before"):
+        extension.measure([Group("a", 0, np.array([1.0, 0.0]))])

@@ -68,7 +68,8 @@ def trajectory_keys(listing: dict[str, dict], uids: Sequence[str]) -> dict[str, 
 class CuresGradNormExtension:
     """Trainer extension of ``cures_algorithm1`` (protocol: ``verl_ext.trainer.extension.TrainerExtension``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, chunk: int = 4096) -> None:
+        self.chunk = int(chunk)  # trajectories read from TransferQueue and sent to the workers at a time
         self._trainer: CurriculumTrainerSync | None = None
         self.last_seconds = 0.0
         self.last_trajectories = 0
@@ -116,24 +117,30 @@ class CuresGradNormExtension:
                     "TransferQueue; were they released before the gradient norms were measured?"
                 )
         keys = [k for u in uids for k in keys_of[u]]
-        td = tq.kv_batch_get(keys=keys, partition_id=PARTITION, select_fields=["prompts", "responses", "response_mask"])
-        rows = range(len(keys))
         wg = trainer.actor_rollout_wg
-        batch = build_gradnorm_batch(
-            [td["prompts"][j] for j in rows],
-            [td["responses"][j] for j in rows],
-            [td["response_mask"][j] for j in rows],
-            world_size=wg.world_size,
-            temperature=float(trainer.config.actor_rollout_ref.rollout.temperature),
-        )
+        temperature = float(trainer.config.actor_rollout_ref.rollout.temperature)
+        parts: list[np.ndarray] = []
         trainer.checkpoint_manager.sleep_replicas()
         try:
-            # a DataProto: its chunks are a list, which verl's worker group scatters over the ranks (a TensorDict's are
-            # a tuple, which it would broadcast whole to every rank)
-            out = wg.execute_with_func_generator(lm_head_gradnorm_on_worker, DataProto(batch=batch))
+            for start in range(0, len(keys), self.chunk):  # bounded driver memory (a subset's pilot is ~40k)
+                chunk = keys[start : start + self.chunk]
+                fields = ["prompts", "responses", "response_mask"]
+                td = tq.kv_batch_get(keys=chunk, partition_id=PARTITION, select_fields=fields)
+                rows = range(len(chunk))
+                batch = build_gradnorm_batch(
+                    [td["prompts"][j] for j in rows],
+                    [td["responses"][j] for j in rows],
+                    [td["response_mask"][j] for j in rows],
+                    world_size=wg.world_size,
+                    temperature=temperature,
+                )
+                # a DataProto: its chunks are a list, which verl's worker group scatters over the ranks (a
+                # TensorDict's are a tuple, which it would broadcast whole to every rank)
+                out = wg.execute_with_func_generator(lm_head_gradnorm_on_worker, DataProto(batch=batch))
+                parts.append(np.asarray(out["gradnorm"], dtype=np.float64)[: len(chunk)])
         finally:
             trainer.checkpoint_manager.update_weights(trainer.global_steps)
-        norms = np.asarray(out["gradnorm"], dtype=np.float64)[: len(keys)]
+        norms = np.concatenate(parts)
         self.last_seconds = time.perf_counter() - t0
         self.last_trajectories = len(keys)
         logger.info("cures_algorithm1 step %d: gradient norms of %d pilot trajectories in %.1f s (mean %.4g)",
