@@ -1,2 +1,3 @@
-"""Data: the parquet contract (``contract``), prompt templates (``templates``), Hugging Face source adapters
-(``adapters``) and the row builders used by ``scripts/prepare_data.py`` (``prepare``)."""
+"""Data: the parquet contract (``contract``), prompt templates (``templates``), published-dataset adapters
+(``adapters``), the row builders and writers used by ``scripts/prepare_data.py`` (``prepare``), the prepared-file
+layout shared with training and evaluation (``layout``) and the ``make data`` summary (``report``)."""

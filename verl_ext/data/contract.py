@@ -113,7 +113,7 @@ def _row_problems(position: int, row: pd.Series) -> list[str]:
 def prompt_token_count(messages: Any, tokenizer: Any) -> int:
     """Tokens of the rendered prompt, counted as verl's ``RLHFDataset`` does when it filters overlong prompts
     (the tokenizer's chat template, ``add_generation_prompt=True``, ``tokenize=True``)."""
-    ids = tokenizer.apply_chat_template(list(_as_list(messages)), add_generation_prompt=True, tokenize=True)
+    ids = tokenizer.apply_chat_template(list(_as_list(messages) or []), add_generation_prompt=True, tokenize=True)
     if isinstance(ids, Mapping) or hasattr(ids, "keys"):  # transformers may return a BatchEncoding
         ids = ids["input_ids"]
     if len(ids) > 0 and isinstance(ids[0], list | np.ndarray):  # batched form [[...]]

@@ -124,7 +124,8 @@ def drop_bad_rows(
         reasons: dict[int, list[str]] = {}
         for position, reason in err.problems:
             reasons.setdefault(position, []).append(reason)
-    kept, dropped = [], []
+    kept: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
     for position, row in enumerate(rows):
         info = row["extra_info"]
         if position in reasons:

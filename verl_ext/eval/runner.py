@@ -1,7 +1,8 @@
 """Evaluate one checkpoint on a suite: read benchmark parquets, sample k responses per problem, score, summarise.
 
 Outputs (``out_dir``): ``<benchmark>.json`` with per-sample records ``{index, sample, response, score, truncated}``
-and ``summary.json`` with per-benchmark avg@k, pass@k, spread, problem counts, the decoding profile, model path and
+and ``summary.json`` with per-benchmark avg@k (over the paper's denominator: rows dropped at data preparation count
+as wrong; ``avg_at_k_kept`` without them), pass@k, spread, problem counts, the decoding profile, model path and
 git commit. ``scripts/make_table.py`` reads the summaries.
 """
 
@@ -21,7 +22,7 @@ import numpy as np
 from verl_ext.data.layout import prepared_file, read_meta
 from verl_ext.eval.backends import GenerationBackend
 from verl_ext.eval.benchmarks import BENCHMARKS, DecodingProfile, Suite
-from verl_ext.eval.metrics import paper_avg, scores_matrix, summarize_scores
+from verl_ext.eval.metrics import avg_at_k, paper_avg, scores_matrix, summarize_scores
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,8 @@ def _benchmark_summary(
     the authors' harnesses where an empty gold never matches; ``avg_at_k_kept`` is over the problems evaluated."""
     _, matrix = scores_matrix(records)
     stats = summarize_scores(matrix)
-    n_kept = stats["n_problems"]
-    kept_avg = stats["avg_at_k"]
+    n_kept = int(matrix.shape[0])
+    kept_avg = avg_at_k(matrix)
     expected = BENCHMARKS[name].n_problems.get(cfg.suite.name)
     k_paper = cfg.suite.samples[name]
     return {
