@@ -47,7 +47,10 @@ method_overrides() {
     grpo) ;;  # uniform sampling, DEMO_N responses for each prompt
     # paper mode (configs/curriculum/cures.yaml); floors and ceiling sized for DEMO_N = 4 as in the CurES e2e test
     cures) echo "curriculum.params.n_min=2 curriculum.params.pilot_n=2 curriculum.params.n_max=$((DEMO_N * 2))" ;;
-    pcl) ;;  # k = 4 candidates per trained prompt scored by the value model, tau = 0.5 (configs/curriculum/pcl.yaml)
+    # k = 4 candidates per trained prompt scored by the value model, tau = 0.5 (configs/curriculum/pcl.yaml). The value
+    # model learns at the policy's lr here: at the paper's 1e-6 (sized for 1.7B-8B models) AdamW moves each of the
+    # tiny model's parameters by <= 1e-6 a step and V never leaves its start (docs/pcl.md §10)
+    pcl) echo "curriculum.value_model.optim.lr=1e-4" ;;
   esac
 }
 
