@@ -290,6 +290,9 @@ def test_speed_exact_screens_then_continues_into_one_group(tmp_path):
         # n_init screening responses + n − n_init continuation responses reached the advantage as ONE group of n
         assert m["curriculum/group_size_min"] == m["curriculum/group_size_max"] == 8
         assert m["curriculum/trained_prompts"] == 2 and m["curriculum/effective_ratio"] == 1.0
+        # a round is one wave whatever it dispatches (screening + continuation together); verl timed the rounds
+        assert 1 <= m["curriculum/gen_waves"] <= m["curriculum/gen_rounds"]
+        assert m["timing_s/gen"] > 0 and m["perf/total_num_tokens"] > 0
 
 
 # ---------------------------------------------------------------------------------------------------------- GVM
@@ -324,3 +327,8 @@ def test_gvm_trains_the_pilot_allocation(tmp_path):
         assert m["curriculum/responses"] == sum(sizes) == m["gvm/responses_per_step"]
         assert m["gvm/singleton_groups"] == sizes.count(1)
         assert m["curriculum/group_size_min"] == min(sizes) and m["curriculum/group_size_max"] == max(sizes)
+        # verl pads the step to a multiple of ppo_mini_batch_size · rollout.n = 4 rows; one optimizer step per 4
+        total = sum(sizes)
+        assert m["curriculum/padding_rows"] == (-total) % 4
+        assert m["curriculum/optimizer_steps"] == -(-total // 4)
+        assert m["curriculum/gen_waves"] == 1.0  # submitted, awaited once by verl's replay buffer
