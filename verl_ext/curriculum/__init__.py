@@ -7,6 +7,7 @@ Importing this package registers every built-in strategy under its ``curriculum.
 """
 
 from verl_ext.curriculum import (  # noqa: F401
+    adarft,
     cures,
     cures_algorithm1,
     cures_online,
@@ -14,6 +15,8 @@ from verl_ext.curriculum import (  # noqa: F401
     ds,
     greso,
     gvm,
+    knapsack,
+    mopps,
     pcl,
     prefilter,
     probe,
