@@ -5,9 +5,11 @@ prompts, the tokenizer's chat template as in scripts/demo.sh), m = 4 prompts a s
 value model gets its CPU engine settings from the policy's (configs/pcl.yaml interpolations): nothing PCL-specific
 is overridden for the platform. What is checked, from the run's own artefacts (docs/pcl.md §3, §6, §7):
 
-1. every step the value worker scored k·m fresh candidates (selection records in ``curriculum_state.pt``);
-2. the trained prompts are exactly the m candidates closest to τ by those scores (recomputed here, ties by
-   candidate order), and they are what TransferQueue returned rewards for;
+1. every step the value worker scored k·m fresh candidates (selection records in ``curriculum_state.pt``); the
+   first pick, before any value update, sees the constant head initialisation (V = head_init_value = 0.5 for every
+   prompt: the first m candidates are kept), later picks a model's varying outputs;
+2. the trained prompts are exactly the m candidates closest to τ by those raw scores (recomputed here, ties by
+   candidate order), and they are what TransferQueue returned rewards for; the calibration metrics are logged;
 3. each value update moves V on the trained prompts towards their ȳ (``rescore_trained`` records V just before
    and after each update). Two optimizer settings differ from the paper's for this: lr 1e-4 instead of 1e-6 (one
    step at 1e-6 moves the tiny model's outputs by ~1e-6, within the scoring noise of differently composed
@@ -40,7 +42,7 @@ METRICS = (
     "pcl/select/abs_dev", "pcl/select/v_mean", "pcl/select/cand_v_mean", "pcl/candidates",
     "pcl/value/mse", "pcl/value/loss", "pcl/value/grad_norm", "pcl/value/mse_after",
     "pcl/time/value_score_s", "pcl/time/value_train_s", "pcl/time/value_rescore_s",
-    "curriculum/train_acc", "time/train_gen_hours",
+    "curriculum/train_acc", "time/train_gen_hours", "pcl/calib/bias", "pcl/calib/brier",
 )  # fmt: skip
 
 
@@ -85,8 +87,8 @@ def _step_metrics(log: str) -> dict[int, dict[str, float]]:
 
 
 def _closest(scores: np.ndarray, m: int, tau: float) -> list[int]:
-    """The m positions nearest τ after clipping, ties by position: written out, independent of select_closest."""
-    dev = [abs(min(max(float(v), 0.0), 1.0) - tau) for v in scores]
+    """The m positions nearest τ by the raw score, ties by position: written out, independent of select_closest."""
+    dev = [abs(float(v) - tau) for v in scores]
     return sorted(sorted(range(len(dev)), key=lambda i: (dev[i], i))[:m])
 
 
@@ -127,7 +129,10 @@ def test_pcl_three_steps_and_bit_exact_resume_through_main_pcl(tmp_path):
         assert cand.shape == scores.shape == (K * M,) and len(set(cand.tolist())) == K * M
         assert not seen & set(cand.tolist())
         seen |= set(cand.tolist())
-        assert np.isfinite(scores).all() and np.ptp(scores) > 0  # a model's outputs, not a constant
+        if r["selected_after"] == 0:  # the untrained head: weight 0, bias 0.5 (configs/pcl.yaml head_init_value)
+            assert np.all(scores == 0.5) and r["kept"].tolist() == list(range(M))
+        else:
+            assert np.isfinite(scores).all() and np.ptp(scores) > 0  # a model's outputs, not a constant
         # 2. exactly the m closest to τ by those scores
         assert r["kept"].tolist() == _closest(scores, M, TAU)
     for step, r in zip((1, 2, 3), records[:3]):
@@ -158,7 +163,7 @@ def test_pcl_three_steps_and_bit_exact_resume_through_main_pcl(tmp_path):
     assert sorted(_step_metrics(log_b)) == [3]
     (init_a,) = re.findall(rf"PCL value worker group ready .*parameter sha256 {SHA}", log_a)
     (fresh,) = re.findall(rf"PCL value worker group ready .*parameter sha256 {SHA}", log_b)
-    assert fresh == init_a  # the random head is seeded: the same seed starts from the same value model
+    assert fresh == init_a  # the head's start is fixed: the same seed starts from the same value model
     (restored,) = re.findall(rf"PCL value model restored from (\S+); parameter sha256 {SHA}", log_b)
     assert restored[0].endswith(os.path.join("global_step_2", "pcl_value"))
     assert restored[1] == saved[2][1] != fresh
