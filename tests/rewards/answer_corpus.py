@@ -154,6 +154,9 @@ PAIRS: list[tuple[str, str, str, int]] = [
     ),
     ("final_statement", "13", "Lemma: $\\boxed{12}$ is even. So the final answer is $13$.", 1),
     ("final_statement", "120", "We found $\\boxed{5!}$ orderings per block; the final answer is $120$.", 1),
+    ("final_statement", "12", "The final answer is $\\boxed{12}$. This is 3 more than last year.", 1),
+    ("final_statement", "3", "The final answer is $\\boxed{12}$. This is 3 more than last year.", 0),
+    ("final_statement", "8", "So $\\boxed{8}$. Note that the answer is 2 more than the first guess.", 1),
     ("final_statement", "7", "The final answer is $5$. Wait, I made an error; correcting it gives $\\boxed{7}$.", 1),
     ("final_statement", "5", "The final answer is $5$. Wait, I made an error; correcting it gives $\\boxed{7}$.", 0),
     # --- percent

@@ -48,6 +48,10 @@ FINAL_STATEMENT = [
     ),
     (r"Step one gives $\boxed{6}$ pairs, step two $\boxed{4}$ each. The final answer is 24.", "24", 1.0),
     (r"Step one gives $\boxed{6}$ pairs, step two $\boxed{4}$ each. The final answer is 24.", "4", 0.0),
+    # a statement that contains the box is not after it: remarks after the box do not count
+    (r"The final answer is $\boxed{12}$. This is 3 more than last year.", "12", 1.0),
+    (r"The final answer is $\boxed{12}$. This is 3 more than last year.", "3", 0.0),
+    (r"So $\boxed{8}$. Note that the answer is 2 more than the first guess.", "8", 1.0),
     # and the other way round: a later box overrides an earlier final-answer statement
     (r"The final answer is $5$. Wait, I made an error; correcting it gives $\boxed{7}$.", "7", 1.0),
     (r"The final answer is $5$. Wait, I made an error; correcting it gives $\boxed{7}$.", "5", 0.0),

@@ -4,21 +4,23 @@ math-verify (``math_verify.parse`` / ``math_verify.verify``) does the extraction
 decides which text it sees and with which of its extraction configs, and works around what it cannot parse. The
 rules, each a class of answers the reward misjudged when it boxed the gold and read only the response's last box:
 
-1. **Response: the final answer is math-verify's.** The response is parsed with ``LatexExtractionConfig()`` (its
-   default ``boxed_match_priority=50``) and ``ExprExtractionConfig()``. At priority 50 a ``\\boxed{}`` group and a
-   "final answer ... is X" statement rank together and the rightmost wins, so "…\\boxed{255} … The final answer is
-   $10,455$" is scored on 10,455, and several boxes forming one answer (``\\boxed{1} and \\boxed{2} and \\boxed{3}``)
-   become one set through math-verify's own grouping (``latex2sympy2_extended``'s ``extract_boxed_content``: boxes
-   under 10 characters apart, or under 70 with "and"/"or"/","/";" between them). Without a box, math-verify reads
-   the whole response (its anchors "final answer", "answer:", then the last LaTeX or number).
-   For speed, a response with boxes is cut to its *answer region*: from the line before the final group of boxes
-   (boxes under ``GROUP_GAP`` characters apart, at most ``REGION_MARGIN`` characters before it) to the end. Only
-   text that math-verify ranks below the final boxes is left out.
+1. **Response: the final answer is the last boxed group, or a "final answer" statement after it.** Without a box,
+   math-verify reads the whole response as its own test suite does (``LatexExtractionConfig(boxed_match_priority=0)``
+   and ``ExprExtractionConfig()``: its anchors "final answer", "answer:", then the last LaTeX or number). With boxes:
+   if the text after the last box says "final answer", that statement is parsed alone with math-verify's anchored
+   patterns only (``try_extract_without_anchor=False``), so "…\\boxed{255} … The final answer is $10,455$" is scored
+   on 10,455; a statement that *contains* the box ("The final answer is \\boxed{12}. This is 3 more …") is not after
+   it and does not count. Otherwise math-verify reads the *answer region* with the same configs as without a box:
+   boxes first, and several boxes forming one answer (``\\boxed{1} and \\boxed{2} and \\boxed{3}``) become one set
+   through math-verify's own grouping (``latex2sympy2_extended``'s ``extract_boxed_content``: boxes under 10
+   characters apart, or under 70 with "and"/"or"/","/";" between them). The answer region, for speed: from the line
+   before the final group of boxes (boxes under ``GROUP_GAP`` characters apart; at most ``REGION_MARGIN`` characters
+   before it) to the end.
 2. **Gold: parsed as what it is, never boxed.** A gold with math delimiters (``$``, ``\\(``, ``\\[``, ``\\boxed``) is
-   parsed as it stands with ``LatexExtractionConfig(boxed_match_priority=0)`` and ``ExprExtractionConfig()``. A
-   plain-text number (``1,22``, ``1 000``, ``1000,99``, ``7,425,000``, ``28%``, ``28 percent``) is parsed by
-   ``ExprExtractionConfig`` alone, which knows thousands separators, decimal commas and percent words; boxing it
-   made ``1 000`` the product 1·0 and ``1000,99`` the set {1000, 99}. A lone comma between short digit groups is
+   parsed as it stands with the same two configs. A plain-text number (``1,22``, ``1 000``, ``1000,99``,
+   ``7,425,000``, ``28%``, ``28 percent``) is parsed by ``ExprExtractionConfig`` alone, which knows thousands
+   separators, decimal commas and percent words; boxing it made ``1 000`` the product 1·0 and ``1000,99`` the set
+   {1000, 99}. A lone comma between short digit groups is
    ambiguous (``3,5``: MATH writes answer lists this way; math-verify reads 3.5): both readings are kept, either
    matches. Any other plain gold is LaTeX without delimiters (MATH, DeepScaleR): it is parsed as ``$gold$``.
 3. **Percent.** The LaTeX parser under math-verify (latex2sympy2_extended 1.11.0 with the ANTLR 4.9.3 runtime this
@@ -109,6 +111,17 @@ def rewrite_for_math_verify(text: str) -> str:
     return text
 
 
+_FINAL_ANSWER = re.compile(r"(?i:final answer)")
+
+
+def final_statement(response: str) -> str | None:
+    """The text from the last "final answer" after the response's last box, or None (module docstring, rule 1)."""
+    spans = boxed_spans(response)
+    tail = response[spans[-1].end :] if spans else ""
+    starts = [match.start() for match in _FINAL_ANSWER.finditer(tail)]
+    return tail[starts[-1] :] if starts else None
+
+
 def answer_region(response: str) -> str:
     """The part of a response math-verify needs (module docstring, rule 1): the whole text if it has no box."""
     spans = boxed_spans(response)
@@ -131,8 +144,13 @@ def _configs() -> dict[str, Any]:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
     return {
-        "response": [LatexExtractionConfig(), ExprExtractionConfig()],
-        "gold": [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        # math-verify's own test-suite configuration: boxes rank with "final answer is X. I hope" (priority 0)
+        "full": [LatexExtractionConfig(boxed_match_priority=0), ExprExtractionConfig()],
+        # a "final answer" statement after the last box: anchored patterns only, boxes off
+        "anchored": [
+            LatexExtractionConfig(try_extract_without_anchor=False, boxed_match_priority=-1),
+            ExprExtractionConfig(try_extract_without_anchor=False),
+        ],
         "expr": [ExprExtractionConfig()],
         "latex": [LatexExtractionConfig(boxed_match_priority=0)],
     }
@@ -161,7 +179,7 @@ def _with_percent_optional(parsed: list[Any]) -> list[Any]:
 def _parse_gold_cached(gold: str) -> tuple[Any, ...]:
     text = gold.strip()
     if _DELIMITED.search(text):
-        return tuple(_parse(rewrite_for_math_verify(text), "gold"))
+        return tuple(_parse(rewrite_for_math_verify(text), "full"))
     if _PLAIN_NUMBER.match(text):
         parsed = _parse(text.replace("\\%", "%"), "expr")
         if _AMBIGUOUS_COMMA.match(text):
@@ -178,7 +196,12 @@ def parse_gold(ground_truth: str) -> list[Any]:
 
 def parse_response(response: str) -> list[Any]:
     """math-verify's parse of a response's final answer (rules 1, 3, 4)."""
-    return _with_percent_optional(_parse(rewrite_for_math_verify(answer_region(response)), "response"))
+    statement = final_statement(response)
+    if statement is not None:
+        parsed = _parse(rewrite_for_math_verify(statement), "anchored")
+        if parsed:
+            return _with_percent_optional(parsed)
+    return _with_percent_optional(_parse(rewrite_for_math_verify(answer_region(response)), "full"))
 
 
 def answers_match(response: str, ground_truth: str) -> bool:
