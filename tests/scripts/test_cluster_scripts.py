@@ -160,10 +160,13 @@ def test_sbatch_starts_ray_with_the_project_env_and_waits_for_every_node(cluster
     assert not [c for c in calls if c.startswith("PATH-ray")], "the ray on PATH must never be called"
     srun = [c for c in calls if c.startswith("srun ")]
     assert srun[0] == "srun --nodes=1 --ntasks=1 -w gpu-node1 hostname --ip-address"
-    assert srun[1].startswith(f"srun --nodes=1 --ntasks=1 -w gpu-node1 {cluster['VENV']}/bin/ray start --head ")
-    assert "--node-ip-address=10.0.0.1 --port=6379 --num-gpus=8 --block" in srun[1]
-    assert srun[2] == (f"srun --nodes=1 --ntasks=1 -w gpu-node2 {cluster['VENV']}/bin/ray start "
-                       "--address=10.0.0.1:6379 --num-gpus=8 --block")  # fmt: skip
+    # the head and worker steps run in the background: their log lines may come in either order
+    head = f"srun --nodes=1 --ntasks=1 -w gpu-node1 {cluster['VENV']}/bin/ray start --head "
+    worker = (f"srun --nodes=1 --ntasks=1 -w gpu-node2 {cluster['VENV']}/bin/ray start --address=10.0.0.1:6379 "
+              "--num-gpus=8 --block")  # fmt: skip
+    (head_step,) = [c for c in srun[1:] if c.startswith(head)]
+    assert "--node-ip-address=10.0.0.1 --port=6379 --num-gpus=8 --block" in head_step
+    assert sorted(srun[1:]) == sorted([head_step, worker])
     # polled until the fake reported both nodes (3rd call), then launched exactly once, after the last poll
     status = [i for i, c in enumerate(calls) if c.startswith(venv_ray) and " status " in f"{c} "]
     assert len(status) == 3 and all("--address=10.0.0.1:6379" in calls[i] for i in status)
