@@ -161,7 +161,12 @@ RUNS = _pcl_results_runs() + _pcl_sweep_runs() + _cures_runs()
 
 def _experiment_files() -> set[str]:
     root = CONFIGS / "experiment"
-    return {str(p.relative_to(root).with_suffix("")) for p in root.rglob("*.yaml")}
+    # peers/: other papers' methods run in a published setting; no table row asks for them (docs/methods/)
+    return {
+        str(p.relative_to(root).with_suffix(""))
+        for p in root.rglob("*.yaml")
+        if p.relative_to(root).parts[0] != "peers"
+    }
 
 
 def _recipe_of(experiment: str) -> str:

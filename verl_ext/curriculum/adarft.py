@@ -161,7 +161,7 @@ class AdaRFTConfig(CurriculumConfig):
     difficulty_file: str | list[str] | None = None
     difficulty_key: str = "extra_info.difficulty"
     difficulty_index_key: str = "extra_info.index"
-    difficulty_transform: str = "identity"
+    difficulty_transform: str = "minmax"
     target_init: float = 0.0
     eta: float = 50.0
     alpha: float = 2.0
