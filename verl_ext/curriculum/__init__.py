@@ -20,6 +20,8 @@ from verl_ext.curriculum import (  # noqa: F401
     pcl,
     prefilter,
     probe,
+    reinforce_ada,
+    sec,
     speed,
     uniform,
 )

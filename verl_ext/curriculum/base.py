@@ -107,6 +107,11 @@ class RolloutContext(Protocol):
         """Mark groups as this step's training batch. Called once per step, with every group to train."""
         ...
 
+    def trim(self, groups: Sequence[Group], keep: Sequence[np.ndarray]) -> list[Group]:
+        """Optional capability: keep only the responses at positions ``keep[j]`` (into ``groups[j].rewards``) of each
+        group and drop the others like released rollouts (Reinforce-Ada's down-sampling); returns the trimmed groups."""
+        ...
+
     def score(self, indices: np.ndarray) -> np.ndarray:
         """Optional capability: a prompt-value prediction per index (PCL's value model). Contexts without a
         value model raise ``NotImplementedError``."""

@@ -186,6 +186,25 @@ class FakeRolloutContext:
                 raise ValueError(f"group {g.handle} was already committed; it cannot be released")
             self.record.released.append(g.handle)
 
+    def trim(self, groups: Sequence[Group], keep: Sequence[np.ndarray]) -> list[Group]:
+        """Keep only the responses at positions ``keep[j]`` of ``groups[j]`` (Reinforce-Ada's down-sampling); recorded
+        as a ``("trim", indices, kept sizes)`` call (no round, wave or response)."""
+        out, sizes = [], []
+        for g, positions in zip(groups, keep, strict=True):
+            self._check_handle(g.handle)
+            if g.handle in self.record.released or g.handle in (self.record.committed or []):
+                raise ValueError(f"group {g.handle} was released or committed and cannot be trimmed")
+            pos = np.asarray(positions, dtype=np.int64)
+            have = self._rewards[g.handle].size
+            if pos.size == 0 or np.unique(pos).size != pos.size or pos.min() < 0 or pos.max() >= have:
+                raise ValueError(f"trim of group {g.handle}: positions must be distinct, in [0, {have}), non-empty")
+            self._rewards[g.handle] = self._rewards[g.handle][np.sort(pos)]
+            out.append(self.group(g.handle))
+            sizes.append(pos.size)
+        idx = np.array([g.index for g in groups], dtype=np.int64)
+        self.record.calls.append(("trim", idx, np.array(sizes, dtype=np.int64)))
+        return out
+
     def commit(self, groups: Sequence[Group]) -> None:
         """Mark this step's training batch; a second commit in one step is an error (trainer contract)."""
         if self.record.committed is not None:

@@ -291,6 +291,39 @@ class TQRolloutContext:
         self.log.released.extend(uids)
         self._forget(drop)
 
+    def trim(self, groups: Sequence[Group], keep: Sequence[np.ndarray]) -> list[Group]:
+        """Keep the responses at positions ``keep[j]`` of ``groups[j]`` and clear the others from TransferQueue
+        (Reinforce-Ada). Position order is the rewards' order: the group's own trajectories by session, then each
+        continuation's (:meth:`extend`) in the order they were added. One listing for all groups."""
+        if not groups:
+            return []
+        parts: dict[str, list[str]] = {g.handle: [g.handle] for g in groups}
+        for c, base in self._aliases.items():  # insertion order = extension order
+            if base in parts:
+                parts[base].append(c)
+        keys_of: dict[str, list[str]] = {u: [] for us in parts.values() for u in us}
+        listing = (tq.kv_list(PARTITION) or {}).get(PARTITION, {})
+        for k, tag in listing.items():
+            if not tag.get("is_prompt") and k.split("_", 1)[0] in keys_of:
+                keys_of[k.split("_", 1)[0]].append(k)
+        drop: list[str] = []
+        out = []
+        for g, positions in zip(groups, keep, strict=True):
+            keys = [k for u in parts[g.handle] for k in sorted(keys_of[u], key=_session_order)]
+            if g.rewards is None or len(keys) != g.n:
+                raise RuntimeError(f"trim: group {g.handle} has {len(keys)} trajectories in TransferQueue, not {g.n}")
+            mask = np.zeros(len(keys), dtype=bool)
+            mask[np.asarray(positions, dtype=np.int64)] = True
+            for k, kept in zip(keys, mask):
+                if not kept:
+                    drop.append(k)
+                    self.log.released_prompt_tokens += int(listing[k].get("prompt_len", 0) or 0)
+                    self.log.released_response_tokens += int(listing[k].get("response_len", 0) or 0)
+            out.append(Group(handle=g.handle, index=g.index, rewards=np.asarray(g.rewards)[mask]))
+        if drop:
+            tq.kv_clear(keys=drop, partition_id=PARTITION)
+        return out
+
     def commit(self, groups: Sequence[Group]) -> None:
         uids = [g.handle for g in groups]
         chosen = set(uids)
