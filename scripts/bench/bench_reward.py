@@ -74,11 +74,14 @@ def verl_score(gold: str, response: str) -> float:
     return float(verl_math_verify.compute_score(response, gold))
 
 
-def agreement(rows: list[dict[str, Any]], ours: list[float], alone: list[int], verl: list[float]) -> dict[str, Any]:
-    """Per-class and total counts; the ids where math-verify alone is right and we are not."""
+def agreement(
+    rows: list[dict[str, Any]], ours: list[float], alone: list[int], verl: list[float], statuses: list[str]
+) -> dict[str, Any]:
+    """Per-class and total counts; the rows where math-verify alone is right and we are not (with our status:
+    ok, or timeout/crash/error when the item did not finish)."""
     table: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     missed = []
-    for row, o, a, v in zip(rows, ours, alone, verl):
+    for row, o, a, v, status in zip(rows, ours, alone, verl, statuses):
         expected = row["expected"]
         for key in (row["class"], "TOTAL"):
             cell = table[key]
@@ -88,8 +91,9 @@ def agreement(rows: list[dict[str, Any]], ours: list[float], alone: list[int], v
             cell["verl_ok"] += int(v) == expected
             cell["ours_eq_mv"] += int(o) == a
             cell["mv_ok_ours_not"] += a == expected and int(o) != expected
+            cell["ours_not_ok_status"] += status != "ok"
         if a == expected and int(o) != expected:
-            missed.append(row)
+            missed.append({**row, "status": status})
     return {"table": {k: dict(v) for k, v in table.items()}, "missed": missed}
 
 
@@ -110,10 +114,14 @@ def print_agreement(result: dict[str, Any]) -> None:
     print(
         f"ours = expected {total['ours_ok'] / n:.1%}, math-verify alone = expected {total['mv_ok'] / n:.1%}, "
         f"verl = expected {total['verl_ok'] / n:.1%}; ours = math-verify {total['ours_eq_mv'] / n:.1%}; "
-        f"math-verify right and ours wrong: {total['mv_ok_ours_not']} of {total['mv_ok']}"
+        f"math-verify right and ours wrong: {total['mv_ok_ours_not']} of {total['mv_ok']}; "
+        f"our items that did not finish (timeout/crash/error): {total['ours_not_ok_status']}"
     )
     for row in result["missed"]:
-        print(f"  missed id={row.get('id')} class={row['class']} gold={row['gold']!r} ending={row['response'][-80:]!r}")
+        print(
+            f"  missed id={row.get('id')} class={row['class']} status={row['status']} gold={row['gold']!r} "
+            f"ending={row['response'][-80:]!r}"
+        )
 
 
 def main() -> None:
@@ -145,10 +153,11 @@ def main() -> None:
         verl_score("1", r"\boxed{1}")
 
     # agreement
-    ours = list(math_reward.score_batch(responses, golds, timeout=timeout))
+    scored = pool.score_many(responses, golds, timeout)  # what score_batch runs, with each item's status
+    ours = [r.score for r in scored]
     alone = [math_verify_alone(g, r) for g, r in zip(golds, responses)]
     verl = [verl_score(g, r) for g, r in zip(golds, responses)]
-    result = agreement(rows, ours, alone, verl)
+    result = agreement(rows, ours, alone, verl, [r.status for r in scored])
 
     # throughput: interleaved chunks, one item at a time for both scorers
     ours_s = verl_s = 0.0
