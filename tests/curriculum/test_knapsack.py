@@ -65,6 +65,24 @@ def test_exact_against_brute_force_every_small_case() -> None:
     assert cases > 150
 
 
+def _heap_greedy(p: np.ndarray, budget: int, lo: int, hi: int) -> float:
+    n = np.full(p.size, lo)
+    for _ in range(budget - lo * p.size):
+        gain = np.where(n < hi, knapsack_value(p, n + 1) - knapsack_value(p, n), -np.inf)
+        n[int(np.argmax(gain))] += 1
+    return float(knapsack_value(p, n).sum())
+
+
+def test_exact_when_a_few_prompts_take_most_of_the_budget() -> None:
+    """Budgets that force the allocator past its first computed width (16 increments) to the full range."""
+    rng = np.random.default_rng(2)
+    for m, budget, hi in ((3, 120, 64), (20, 400, 128), (10, 300, 40)):
+        p = np.concatenate([[0.5, 0.45], rng.choice([0.001, 0.999, 0.02], size=m - 2)])
+        n = allocate_knapsack(p, budget, 2, hi)
+        assert n.sum() == budget and n.min() >= 2 and n.max() <= hi and n.max() > 18
+        assert float(knapsack_value(p, n).sum()) == pytest.approx(_heap_greedy(p, budget, 2, hi), rel=1e-12)
+
+
 def test_spread_evenly() -> None:
     n = np.array([2, 2, 5, 2])
     assert spread_evenly(n, np.array([0, 2, 3]), 5, 5) == 0

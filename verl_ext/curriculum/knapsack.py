@@ -79,19 +79,52 @@ def allocate_knapsack(p: np.ndarray, budget: int, lo: np.ndarray | int, hi: np.n
     k_extra = int(budget) - int(lo_a.sum())
     if k_extra == 0:
         return lo_a
-    width = int((hi_a - lo_a).max())
-    k = lo_a[:, None] + np.arange(width)[None, :]  # the count being raised from, shape (m, width)
-    valid = k < hi_a[:, None]
+    room = hi_a - lo_a
+    full = min(int(room.max()), k_extra)  # no prompt can take more than K extra responses
+    # Compute the increments of the first `width` counts only; if no prompt takes all of its computed increments, its
+    # later (smaller) ones cannot be among the K largest, so the result is exact. Otherwise double the width.
+    width = min(full, max(16, 4 * -(-k_extra // p.size)))
+    while True:
+        if width < full and int(np.minimum(room, width).sum()) < k_extra:
+            width = min(full, 2 * width)  # too few computed increments to place K
+            continue
+        gain = _increments(p, lo_a, room, width)
+        take = _top_k(gain.ravel(), k_extra).reshape(p.size, width)
+        extra = take.sum(axis=1)
+        if width == full or not np.any((extra == width) & (room > width)):
+            return lo_a + extra
+        width = min(full, 2 * width)
+
+
+def _increments(p: np.ndarray, lo: np.ndarray, room: np.ndarray, width: int) -> np.ndarray:
+    """value(p_i, k + 1) − value(p_i, k) for k = lo_i .. lo_i + width − 1, −inf beyond hi_i; shape (m, width).
+
+    value(p, k + 1) − value(p, k) = p(1 − p)²·(p^k(1 − p) + (1 − p)^k·p), non-increasing in k. Powers by running
+    products (cheaper than ``np.power``).
+    """
     q = 1.0 - p
-    pk = p[:, None]
-    gain = (pk * q[:, None] ** 2) * (np.power(pk, k) * q[:, None] + np.power(q[:, None], k) * pk)
-    gain = np.where(valid, gain, -np.inf).ravel()
-    # K-th largest increment, then everything above it and the first (row-major: position, then k) ties equal to it
-    kth = np.partition(gain, gain.size - k_extra)[gain.size - k_extra]
+    pow_p = np.empty((p.size, width))
+    pow_q = np.empty((p.size, width))
+    pow_p[:, 0], pow_q[:, 0] = p**lo, q**lo
+    pow_p[:, 1:], pow_q[:, 1:] = p[:, None], q[:, None]
+    np.cumprod(pow_p, axis=1, out=pow_p)
+    np.cumprod(pow_q, axis=1, out=pow_q)
+    pow_p *= q[:, None]
+    pow_q *= p[:, None]
+    pow_p += pow_q
+    pow_p *= (p * q * q)[:, None]
+    if np.any(room < width):
+        pow_p[np.arange(width)[None, :] >= room[:, None]] = -np.inf
+    return pow_p
+
+
+def _top_k(gain: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of the k largest entries; ties at the k-th value go to the earliest positions (row-major)."""
+    kth = np.partition(gain, gain.size - k)[gain.size - k]
     take = gain > kth
-    ties = np.flatnonzero(gain == kth)[: k_extra - int(take.sum())]
+    ties = np.flatnonzero(gain == kth)[: k - int(take.sum())]
     take[ties] = True
-    return lo_a + take.reshape(p.size, width).sum(axis=1)
+    return take
 
 
 def spread_evenly(n: np.ndarray, order: np.ndarray, amount: int, cap: int) -> int:
