@@ -19,16 +19,16 @@ from verl_ext.curriculum.testing import FakeRolloutContext
 
 def test_builtin_names_registered() -> None:
     names = list_curricula()
-    for name in ("uniform", "cures", "pcl", "probe"):
+    for name in ("uniform", "cures_algorithm1", "cures_online", "cures_release", "pcl", "probe"):
         assert name in names
         assert get_curriculum_class(name).name == name
 
 
 def test_unknown_name_and_option_errors_list_valid_choices() -> None:
-    with pytest.raises(ValueError, match="valid names: .*cures"):
+    with pytest.raises(ValueError, match="valid names: .*cures_online"):
         get_curriculum_class("curse")
     with pytest.raises(ValueError, match=r"no option\(s\) \['taus'\].*tau"):
-        build_curriculum("cures", {"taus": 0.1}, 100)
+        build_curriculum("cures_online", {"taus": 0.1}, 100)
 
 
 def test_base_config_errors_name_the_key() -> None:
