@@ -320,3 +320,21 @@ def test_load_source_pins_revisions_and_reads_fixtures(tmp_path: Path, monkeypat
     monkeypatch.setenv(adapters.FIXTURES_ENV, str(tmp_path / "missing"))
     with pytest.raises(FileNotFoundError, match="not a folder"):
         adapters.load_source(SOURCES["aime24"])
+
+
+def test_math_rows_carry_level_and_type_for_level_keyed_curricula(tmp_path: Path) -> None:
+    """SEC's arms and AdaRFT's difficulty read ``extra_info.level`` of the MATH training rows."""
+    table = pd.DataFrame(
+        {
+            "problem": ["What is $1+1$?", "What is $2+2$?"],
+            "level": ["Level 3", "Level ?"],
+            "type": ["Algebra", "Geometry"],
+            "solution": ["$\\boxed{2}$", "$\\boxed{4}$"],
+        }
+    )
+    rows = source_rows("math", table, template="qwen3_base")
+    assert [r["extra_info"]["level"] for r in rows] == [3, None]
+    assert [r["extra_info"]["type"] for r in rows] == ["Algebra", "Geometry"]
+    write_dataset(rows, tmp_path / "train.parquet")
+    back = pd.read_parquet(tmp_path / "train.parquet")
+    assert [e["level"] for e in back["extra_info"]] == [3, None]

@@ -147,6 +147,8 @@ class Source:
     revision: str | None = None
     url: str | None = None
     benchmark: str | None = None
+    # extra ``extra_info`` fields per row (e.g. MATH's ``level``: SEC's arms, AdaRFT's difficulty)
+    extra: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
 
     @property
     def output_name(self) -> str:
@@ -165,6 +167,12 @@ def _column(name: str) -> Callable[[Mapping[str, Any]], Any]:
 
 def _answer_column(name: str) -> Callable[[Mapping[str, Any]], str | None]:
     return lambda row: _clean(row[name])
+
+
+def _math_extra(row: Mapping[str, Any]) -> dict[str, Any]:
+    """MATH's ``level`` ("Level 1".."Level 5"; "Level ?" in a few rows -> None) and ``type`` (subject)."""
+    level = str(row.get("level", "")).removeprefix("Level ").strip()
+    return {"level": int(level) if level.isdigit() else None, "type": row.get("type")}
 
 
 def _numina(i: int) -> Source:
@@ -191,6 +199,7 @@ SOURCES: dict[str, Source] = {
             lambda row: last_boxed_content(str(row["solution"])),
             "train",
             num_rows=7500,
+            extra=_math_extra,
         ),
         Source(
             "deepscaler",

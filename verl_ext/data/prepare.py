@@ -80,8 +80,13 @@ def check_size(name: str, n_rows: int, allow_size_mismatch: bool = False) -> str
     return f"mismatch allowed: {n_rows} rows, published {expected}"
 
 
-def _extract(name: str, table: Table) -> tuple[list[tuple[int, str, str | None]], list[dict[str, Any]], int]:
-    """``(source_row, problem, gold)`` for every row of one source table, the normalised golds, the row count."""
+def _extract(
+    name: str, table: Table
+) -> tuple[list[tuple[int, str, str | None, dict[str, Any]]], list[dict[str, Any]], int]:
+    """``(source_row, problem, gold, extra)`` for every row of one source table, the normalised golds, the row count.
+
+    ``extra`` holds the source's additional ``extra_info`` fields (``Source.extra``; empty for most sources).
+    """
     source = get_source(name)
     df = load_table(table)
     _check_columns(df, name, source.columns)
@@ -91,7 +96,7 @@ def _extract(name: str, table: Table) -> tuple[list[tuple[int, str, str | None]]
         gold = normalize_gold(raw)
         if raw is not None and gold != raw.strip():
             normalised.append({"source_row": i, "before": raw, "after": gold})
-        items.append((i, source.problem(row), gold))
+        items.append((i, source.problem(row), gold, source.extra(row) if source.extra is not None else {}))
     return items, normalised, len(df)
 
 
@@ -171,9 +176,9 @@ def _source_rows(
     split = "train" if source.kind == "train" else "test"
     items, normalised, n_rows = _extract(name, table)
     rows = []
-    for index, (source_row, problem, gold) in enumerate(items):
+    for index, (source_row, problem, gold, extra) in enumerate(items):
         messages = _messages(template, problem, drop_final_period)
-        row = make_row(source.output_name, messages, gold, index, split, source_row=source_row)
+        row = make_row(source.output_name, messages, gold, index, split, source_row=source_row, **extra)
         if rollout_n is not None:
             row["__rollout_n__"] = int(rollout_n)
         rows.append(row)
@@ -220,7 +225,7 @@ def _numina_pool(
     for subset, table in zip(NUMINA_SUBSETS, tables):
         items, changed, n_rows = _extract(f"numina_{subset}", table)
         normalised.extend({"subset": subset, **c} for c in changed)
-        for subset_row, problem, gold in items:
+        for subset_row, problem, gold, _ in items:
             messages = _messages(template, problem, drop_final_period)
             rows.append(
                 make_row(
