@@ -111,6 +111,12 @@ demo: setup  ## CPU: GRPO, CurES and PCL train a tiny model on the synthetic tas
 demo-grpo: setup  ## CPU: verl's stock GRPO trainer on the same task, then a resume from its checkpoint
 	PYTHON=$(abspath $(PY)) bash scripts/demo_grpo.sh $(DEMO_ARGS)
 
+# `make arena ARENA_ARGS="--curricula uniform,pcl --seeds 1 2"`; scripts/arena.py --help lists every option
+ARENA_ARGS ?=
+.PHONY: arena
+arena: setup  ## simulated arena: every registered curriculum on one rollout budget, 3 seeds; table and plots (docs/arena.md)
+	$(PY) scripts/arena.py $(ARENA_ARGS)
+
 data: setup  ## prepare the training and evaluation sets into $$DATA_DIR (needs the Hugging Face hub)
 	bash scripts/prepare_all.sh
 
