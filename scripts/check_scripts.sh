@@ -53,6 +53,14 @@ else
   failed+=("scripts/check_rows.py")
 fi
 
+# the curriculum arena's plan: every registered curriculum resolved against its config group (docs/arena.md)
+if "$PYTHON" scripts/arena.py --dry-run --out-dir "$LOG_DIR/arena" >"$LOG_DIR/arena.log" 2>&1; then
+  echo "ok      scripts/arena.py (dry run)"
+else
+  echo "FAILED  scripts/arena.py (dry run; see $LOG_DIR/arena.log)"
+  failed+=("scripts/arena.py")
+fi
+
 if [[ ${#failed[@]} -gt 0 ]]; then
   printf 'check-scripts: %d failed:\n' "${#failed[@]}" >&2
   printf '  %s\n' "${failed[@]}" >&2
