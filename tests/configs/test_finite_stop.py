@@ -48,7 +48,7 @@ def test_experiment_has_a_finite_stop_and_bounded_checkpoints(experiment: str, r
     # a finite stop: a step count, or the epoch cap (total_epochs x steps per epoch) together with a time budget
     assert isinstance(trainer.total_epochs, int) and 1 <= trainer.total_epochs <= 1000, trainer.total_epochs
     assert (isinstance(steps, int) and steps >= 1) or stop.budget_hours is not None, (steps, stop)
-    if cfg.run.paper in ("pcl", "peers"):  # PCL (and the peers run in its setting) stop on the wall-clock budget
+    if cfg.run.paper in ("pcl", "peers", "nested"):  # PCL (and peers/nested runs in its setting): wall-clock budget
         expected = 72.0 if cfg.run.dataset == "deepscaler" and cfg.run.model == "qwen3-8b-base" else 48.0
         assert stop.budget_hours == expected and steps is None
     else:  # CurES: 150 steps, or 10 per release-mode / GVM iteration

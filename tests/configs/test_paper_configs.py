@@ -161,11 +161,12 @@ RUNS = _pcl_results_runs() + _pcl_sweep_runs() + _cures_runs()
 
 def _experiment_files() -> set[str]:
     root = CONFIGS / "experiment"
-    # peers/: other papers' methods run in a published setting; no table row asks for them (docs/methods/)
+    # peers/: other papers' methods run in a published setting; no table row asks for them (docs/methods/);
+    # nested/: Nested-ReFT in the PCL MATH setting, not a row of either paper (docs/nested.md)
     return {
         str(p.relative_to(root).with_suffix(""))
         for p in root.rglob("*.yaml")
-        if p.relative_to(root).parts[0] != "peers"
+        if p.relative_to(root).parts[0] not in ("peers", "nested")
     }
 
 

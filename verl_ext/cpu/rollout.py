@@ -26,6 +26,7 @@ from verl.workers.rollout.base import BaseRollout
 from verl.workers.rollout.replica import RolloutReplica, TokenOutput
 
 from verl_ext.cpu.generation import GenRequest, GenResult, RequestBatcher, generate_batch, sampling_key
+from verl_ext.cpu.layer_skip import decoder_layers, skipped_layers
 from verl_ext.cpu.plugin import ROLLOUT_NAME
 
 logger = logging.getLogger(__name__)
@@ -77,10 +78,34 @@ class HFRolloutServer:
         self.pad_id = int(tok.pad_token_id if tok.pad_token_id is not None else self.eos_ids[0])
         self.max_model_len = int(self.config.max_model_len or (self.config.prompt_length + self.config.response_length))
         self.batcher = RequestBatcher(self._run_batch, window_s=BATCH_WINDOW_S, max_batch=self.config.max_num_seqs)
+        # Nested-ReFT: decoder layers skipped while generating (set by the trainer before each step's generation)
+        self.skip_layers: list[int] = []
+        self._gen_tokens = 0
+        self._gen_seconds = 0.0
         logger.info("hf rollout server %d ready (%s, %s threads)", replica_rank, dtype, threads)
 
     def _run_batch(self, requests: list[GenRequest]) -> list[GenResult]:
-        return generate_batch(self.model, requests, self.pad_id, self.eos_ids)
+        t0 = time.perf_counter()
+        with skipped_layers(self.model, self.skip_layers):
+            results = generate_batch(self.model, requests, self.pad_id, self.eos_ids)
+        self._gen_seconds += time.perf_counter() - t0
+        self._gen_tokens += sum(len(r.token_ids) for r in results)
+        return results
+
+    def set_skip_layers(self, layers: list[int]) -> int:
+        """Nested-ReFT: generate with the decoder layers ``layers`` skipped (``[]``: the full model) until the next
+        call; returns the model's number of decoder layers. Resets the generation counters of ``generation_stats``."""
+        n = len(decoder_layers(self.model))
+        bad = [i for i in layers if not 0 < int(i) < n]
+        if bad:
+            raise ValueError(f"hf rollout: cannot skip layers {bad} of a {n}-layer model (layer 0 is never skipped)")
+        self.skip_layers = sorted(int(i) for i in layers)
+        self._gen_tokens, self._gen_seconds = 0, 0.0
+        return n
+
+    def generation_stats(self) -> dict[str, float]:
+        """Tokens generated and seconds spent in ``generate`` since the last ``set_skip_layers``."""
+        return {"tokens": float(self._gen_tokens), "seconds": self._gen_seconds}
 
     def _max_tokens(self, n_prompt: int, params: dict[str, Any]) -> int:
         """Same budget rule as verl's vLLM server (``vllm_async_server.py:600-620``), clamped to the context."""

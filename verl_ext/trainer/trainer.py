@@ -39,6 +39,7 @@ from verl.utils.debug import marked_timer
 
 from verl_ext.curriculum import legacy_checkpoint_message
 from verl_ext.curriculum.base import Curriculum, Group
+from verl_ext.nested.controller import NestedController, build_nested
 from verl_ext.trainer.buffer import AllowListReplayBuffer
 from verl_ext.trainer.config import CurriculumSection, build_from_config, section_from_config
 from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
@@ -115,6 +116,8 @@ class CurriculumTrainerSync(PPOTrainerSync):
         super().__init__(config)
         self.curriculum: Curriculum | None = None
         self.extension: TrainerExtension | None = build_extension(self.section.name)
+        # Nested-ReFT (``nested:``, verl_ext/nested): layer-skipped behaviour model, off-policy correction
+        self.nested: NestedController | None = build_nested(config)
         self._ctx: TQRolloutContext | None = None
         self._prepare_metrics: dict[str, float] = {}
         self._group_metrics: dict[str, float] = {}
@@ -175,6 +178,8 @@ class CurriculumTrainerSync(PPOTrainerSync):
         curriculum = self._ensure_curriculum()
         # The state this step's choice is a function of (a resumed step must log what the uninterrupted run did).
         logger.info("curriculum step %d state %s", self.global_steps, state_digest(curriculum.state_dict()))
+        if self.nested is not None:  # this step's skip set S on every rollout server, before any generation
+            self.nested.before_generation(self)
         t0 = time.perf_counter()
         self._prepare_metrics = dict(curriculum.run_step(self._ctx))
         self._prepare_metrics["curriculum/select_s"] = time.perf_counter() - t0 - self._ctx.log.gen_seconds
@@ -190,7 +195,12 @@ class CurriculumTrainerSync(PPOTrainerSync):
         screened = released_groups(log.generated, log.released)
         metrics.update(self._prepare_metrics)
         metrics.update(self._group_metrics)
-        metrics.update(self.curriculum.observe(trained, screened))
+        observed, screened_observed = trained, screened
+        if self.nested is not None:  # statistics of mu_S vs pi, full model back on; what the curriculum may see
+            nested_metrics, nested_data = self.nested.after_step(self, batch)
+            metrics.update(nested_metrics)
+            observed, screened_observed = self.nested.feedback(trained, screened, nested_data)
+        metrics.update(self.curriculum.observe(observed, screened_observed))
         metrics.update(
             shared_step_metrics(
                 trained,
@@ -209,9 +219,8 @@ class CurriculumTrainerSync(PPOTrainerSync):
             log.released_prompt_tokens,
             log.released_response_tokens,
         )
-        sampler = getattr(self.curriculum, "sampler", None)
-        if sampler is not None:
-            metrics["curriculum/data_epoch"] = float(sampler.data_epoch)
+        if self.curriculum.data_epoch is not None:
+            metrics["curriculum/data_epoch"] = float(self.curriculum.data_epoch)
         metrics["curriculum/observe_s"] = time.perf_counter() - t0
         actor = self.config.actor_rollout_ref.actor
         metrics["curriculum/padding_rows"] = float(sum(t.get("is_padding", False) for t in batch.tags))
@@ -412,6 +421,8 @@ class CurriculumTrainerSync(PPOTrainerSync):
         os.replace(path + ".tmp", path)
         if self.extension is not None:
             self.extension.save(self, step_dir)
+        if self.nested is not None:
+            self.nested.save(step_dir)
         with self._worker_retention_off():
             super()._save_checkpoint()  # verl writes its tracker file last
         best = self._best_step()
@@ -441,6 +452,8 @@ class CurriculumTrainerSync(PPOTrainerSync):
                 + (renamed or "resume with the same curriculum settings and data.train_files")
             )
         self._ensure_curriculum().load_state_dict(state["curriculum"])
+        if self.nested is not None:
+            self.nested.load(step_dir)
         self._train_gen_seconds = float(state["train_gen_seconds"])
         self._resumed_dir = step_dir
         logger.info("curriculum state restored from %s", path)
