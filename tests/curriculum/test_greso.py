@@ -76,7 +76,7 @@ def test_commits_m_informative_and_records_every_rollout() -> None:
         assert np.unique(requested).size == requested.size
         assert set(rec.committed) | set(rec.released) == set(rec.generated)
         ctx.new_step()
-    assert met["curriculum/data_epoch"] >= 1
+    assert cur.data_epoch >= 1
     # the incremental trailing runs agree with the rule applied to the stored history
     for index in range(300):
         _, correct = cur.history(index)
@@ -89,17 +89,22 @@ def test_commits_m_informative_and_records_every_rollout() -> None:
 def test_skips_zero_variance_prompts_and_adapts_after_first_epoch() -> None:
     cur = Greso(_cfg(), 200)
     ctx = FakeRolloutContext(_rates(200), seed=3)
-    metrics = _run(cur, ctx, 30)
-    first_epoch = [m for m in metrics if m["curriculum/data_epoch"] == 0]
+    metrics, epochs = [], []
+    for _ in range(30):  # each step's metrics and the data epoch it drew from
+        metrics.append(cur.run_step(ctx))
+        epochs.append(cur.data_epoch)
+        cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards())
+        ctx.new_step()
+    first_epoch = [m for m, e in zip(metrics, epochs) if e == 0]
     assert first_epoch and all(m["greso/p_easy"] == 0.5 and m["greso/p_hard"] == 0.5 for m in first_epoch)
-    later = [m for m in metrics if m["curriculum/data_epoch"] >= 1]
+    later = [m for m, e in zip(metrics, epochs) if e >= 1]
     assert later and any(m["greso/p_easy"] != 0.5 for m in later)
     assert sum(m["greso/skipped_easy"] for m in later) > 0 and sum(m["greso/skipped_hard"] for m in later) > 0
     saved = sum(m["greso/rollouts_saved"] for m in metrics)
     assert saved == N * sum(m["greso/skipped_easy"] + m["greso/skipped_hard"] for m in metrics)
     # each step's p moves by exactly Δp (or is clipped) once adaptation is on
-    for prev, cur_m in zip(metrics, metrics[1:]):
-        if cur_m["curriculum/data_epoch"] >= 1:
+    for prev, cur_m, epoch in zip(metrics, metrics[1:], epochs[1:]):
+        if epoch >= 1:
             assert abs(cur_m["greso/p_easy"] - prev["greso/p_easy"]) in (pytest.approx(0.01), 0.0)
 
 

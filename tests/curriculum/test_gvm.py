@@ -77,7 +77,7 @@ def test_selector_submits_allocation_and_drops_zeros() -> None:
         assert met["gvm/singleton_groups"] == (counts == 1).sum()
         drawn.extend(idx.tolist())
         ctx.new_step()
-    assert met["curriculum/data_epoch"] == 2
+    assert cur.data_epoch == 2
     # without replacement within each pass: the 5 steps of a pass cover every allocated prompt exactly once
     allocated = sorted(i for i in table["index"].tolist() if alloc[i] > 0)
     assert sorted(drawn[: len(allocated)]) == allocated

@@ -63,17 +63,17 @@ def test_uniform_training_with_optional_pref_acc(tmp_path) -> None:
         met = cur.run_step(ctx)
         (method, idx, counts), *rest = ctx.record.calls
         assert method == "submit" and not rest and set(counts) == {4} and len(ctx.committed) == 8
-        assert met["curriculum/pref_acc"] == pytest.approx(pref[idx].mean())
+        assert met["prefilter/pref_acc"] == pytest.approx(pref[idx].mean())
         seen.append(idx)
         ctx.new_step()
     assert sorted(np.concatenate(seen[:6]).tolist()) == sorted(set(np.concatenate(seen[:6]).tolist()))
-    assert met["curriculum/data_epoch"] == 1  # 6 batches of 8 per pass of 50 (remainder 2 skipped)
+    assert cur.data_epoch == 1  # 6 batches of 8 per pass of 50 (remainder 2 skipped)
     path = tmp_path / "train.pref.parquet"
     pq.write_table(pa.table({"index": np.arange(0, 50, 2), "p_ref": np.full(25, 0.25)}), path)
     cur2 = build_curriculum("prefilter", {"batch_size": 8, "n": 4, "pref_table": str(path)}, 50)
-    assert cur2.run_step(FakeRolloutContext(np.full(50, 0.5), seed=0))["curriculum/pref_acc"] == 0.25
+    assert cur2.run_step(FakeRolloutContext(np.full(50, 0.5), seed=0))["prefilter/pref_acc"] == 0.25
     plain = build_curriculum("prefilter", {"batch_size": 8, "n": 4}, 50)
-    assert "curriculum/pref_acc" not in plain.run_step(FakeRolloutContext(np.full(50, 0.5), seed=0))
+    assert "prefilter/pref_acc" not in plain.run_step(FakeRolloutContext(np.full(50, 0.5), seed=0))
     with pytest.raises(ValueError, match="widen the band"):
         Prefilter(PrefilterConfig(batch_size=64), 50)
 

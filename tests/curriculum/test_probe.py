@@ -23,13 +23,12 @@ def test_probe_step_probes_selects_releases_and_trains_fresh() -> None:
     probes = [ctx.group(h) for h in ctx.record.generated[:20]]
     p_hat = np.array([g.rewards.mean() for g in probes])
     assert kept.tolist() == cand[select_closest(p_hat, 5, 0.5)].tolist()
-    assert metrics["pcl/probe/reward_before"] == pytest.approx(p_hat.mean())
+    assert metrics["probe/reward_before"] == pytest.approx(p_hat.mean())
     # probes released, never committed; committed = the 5 fresh groups
     assert set(ctx.released) == set(ctx.record.generated[:20])
     assert set(ctx.committed) == set(ctx.record.generated[20:]) and len(ctx.committed) == 5
-    assert metrics["curriculum/responses"] == 20 * 4 + 5 * 6
-    obs = cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards())
-    assert 0.0 <= obs["curriculum/effective_ratio"] <= 1.0
+    assert ctx.record.responses == 20 * 4 + 5 * 6
+    assert cur.observe(ctx.committed_with_rewards(), ctx.screened_with_rewards()) == {}  # the trainer logs the rest
 
 
 def test_probe_targets_zero_picks_hard_prompts() -> None:

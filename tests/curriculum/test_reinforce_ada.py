@@ -72,14 +72,14 @@ def test_rounds_extend_only_the_active_prompts_then_trim_to_n():
     extends = [c for c in calls if c[0] == "extend"]
     # the always-right and never-right prompts never finish: extended in rounds 2 and 3 (max_rounds)
     assert len(extends) == 2 and all({0, 1, 4, 5, 6, 7} <= set(c[1].tolist()) for c in extends)
-    assert metrics["reinforce_ada/rounds"] == 3.0 and metrics["curriculum/gen_rounds"] == 3.0
+    assert metrics["reinforce_ada/rounds"] == 3.0 and ctx.record.rounds == 3
     trained = ctx.committed_with_rewards()
     assert len(trained) == 8 and all(g.n == 4 for g in trained)
     by_index = {g.index: g for g in trained}
     assert by_index[0].successes == 4 and by_index[4].successes == 0  # unfinished: trained with what they have
     assert metrics["reinforce_ada/finished"] == 2.0  # the two p = 0.5 prompts (seeded draws), down to 2 + 2
     assert by_index[2].successes == by_index[3].successes == 2
-    assert metrics["curriculum/responses"] == ctx.responses == metrics["reinforce_ada/responses"]
+    assert ctx.record.responses == ctx.responses == metrics["reinforce_ada/responses"]
     assert metrics["reinforce_ada/kept"] == 32 and metrics["reinforce_ada/dropped"] == ctx.responses - 32
     assert metrics["reinforce_ada/active_round_1"] == 8.0
 

@@ -174,7 +174,7 @@ def test_screening_and_continuation_share_one_wave(mode: str) -> None:
     for rec, met in zip(ctx.history[:-1], metrics):
         methods = [method for method, _, _ in rec.calls]
         # a round is one wave whatever it dispatches: screening, continuation, or both
-        assert rec.waves == met["curriculum/gen_rounds"]
+        assert rec.waves == met["speed/rounds"]
         # every extend except a flush round's rode in the same wave as a screening call
         fused += methods.count("extend") - int(met["speed/flush_rounds"])
         assert rec.waves == len(methods) - (methods.count("extend") - int(met["speed/flush_rounds"]))

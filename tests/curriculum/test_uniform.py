@@ -9,7 +9,8 @@ import pytest
 
 from verl_ext.curriculum.base import Group, build_curriculum
 from verl_ext.curriculum.testing import FakeRolloutContext, run_steps
-from verl_ext.curriculum.uniform import UniformCurriculum, group_counts, trained_group_metrics
+from verl_ext.curriculum.uniform import UniformCurriculum, group_counts
+from verl_ext.trainer.metrics import shared_step_metrics
 
 
 def test_uniform_serves_the_seeded_permutation() -> None:
@@ -49,8 +50,8 @@ def test_group_metrics() -> None:
     ]
     idx, n, s = group_counts(groups)
     assert idx.tolist() == [0, 1, 2] and n.tolist() == [4, 2, 6] and s.tolist() == [1, 2, 0]
-    m = trained_group_metrics(groups)
+    # the shared metrics of these groups have one writer, the trainer (verl_ext.trainer.metrics)
+    m = shared_step_metrics(groups, groups, rounds=1, prompts_rolled_out=4, responses=12, gen_tokens=0)
     assert m["curriculum/effective_ratio"] == pytest.approx(1 / 3)
     assert m["curriculum/effective_sample_ratio"] == pytest.approx(4 / 12)
     assert m["curriculum/train_acc"] == pytest.approx((0.25 + 1 + 0) / 3)
-    assert trained_group_metrics([]) == {}

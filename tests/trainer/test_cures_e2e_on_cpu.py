@@ -79,7 +79,7 @@ def test_cures_online_two_steps_through_main_cures(tmp_path):
     log = _run(cmd, tmp_path / "run.log")
     steps = re.findall(r"step:(\d+) - .*", log)
     assert steps[-1] == "2"
-    for name in ("cures/select_ms", "cures/rho_entropy", "curriculum/effective_ratio", "time/train_gen_hours"):
+    for name in ("cures/select_s", "cures/rho_entropy", "curriculum/effective_ratio", "time/train_gen_hours"):
         assert f"{name}:" in log, name
     state = torch.load(ckpt / "global_step_2" / "curriculum_state.pt", weights_only=False)
     assert state["global_steps"] == 2 and state["fingerprint"]["name"] == "cures_online"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from verl_ext.curriculum.base import Group
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group
 from verl_ext.trainer.config import CurriculumSection, check_trainer_config
 from verl_ext.trainer.context import rewards_by_uid
 from verl_ext.trainer.metrics import check_group_sizes, group_size_metrics, group_sizes, shared_step_metrics
@@ -230,3 +230,56 @@ def test_padding_rows_formula():
     assert [padding_rows(t, 32) for t in (32, 33, 35, 64, 1)] == [0, 31, 29, 0, 31]
     with pytest.raises(ValueError, match="unit"):
         padding_rows(3, 0)
+
+
+class EveryOtherCurriculum(Curriculum):
+    """A strategy outside verl_ext, never registered: prompts 0, 2, 4, ... of the pool, n responses each."""
+
+    config_class = CurriculumConfig
+
+    def __init__(self, config: CurriculumConfig, num_prompts: int) -> None:
+        super().__init__(config, num_prompts)
+        self.cursor = 0
+
+    def run_step(self, ctx) -> dict[str, float]:
+        idx = (self.cursor + 2 * np.arange(self.config.batch_size)) % self.num_prompts
+        self.cursor = int(idx[-1] + 2) % self.num_prompts
+        ctx.commit(ctx.submit(idx, self.config.n))
+        return {"every_other/cursor": float(self.cursor)}
+
+    def state_dict(self) -> dict:
+        return {"cursor": self.cursor}
+
+    def load_state_dict(self, state) -> None:
+        self.cursor = int(state["cursor"])
+
+
+def test_a_strategy_outside_the_package_runs_by_module_and_class():
+    from verl_ext.curriculum.testing import FakeRolloutContext
+    from verl_ext.trainer.config import build_from_config
+    from verl_ext.trainer.extension import build_extension
+
+    target = f"{__name__}:EveryOtherCurriculum"
+    section = check_trainer_config(_config(**{"curriculum.name": target}))
+    cur = build_from_config(section, batch_size=4, n=2, num_prompts=20)
+    assert type(cur) is EveryOtherCurriculum and cur.config.n == 2
+    ctx = FakeRolloutContext(np.full(20, 0.5), seed=0)
+    cur.run_step(ctx)
+    assert [ctx.group(h).index for h in ctx.record.committed] == [0, 2, 4, 6]
+    assert build_extension(target) is None and cur.data_epoch is None  # no capability declared
+    for name, message in [(f"{__name__}:Nope", "cannot be imported"), (f"{__name__}:_config", "not a Curriculum")]:
+        with pytest.raises(ValueError, match=message):
+            check_trainer_config(_config(**{"curriculum.name": name}))
+
+
+def test_capabilities_replace_names():
+    from verl_ext.curriculum import get_curriculum_class, list_curricula
+    from verl_ext.trainer.extension import build_extension
+    from verl_ext.workers.pcl_extension import PCLExtension
+
+    # the DAPO group filter may only run on plain batches
+    assert [n for n in list_curricula() if not get_curriculum_class(n).selects_prompts] == ["uniform"]
+    check_trainer_config(_config(**{"algorithm.filter_groups.enable": True}))
+    declared = {n: get_curriculum_class(n).extension for n in list_curricula() if get_curriculum_class(n).extension}
+    assert sorted(declared) == ["cures_algorithm1", "pcl"]
+    assert isinstance(build_extension("pcl"), PCLExtension) and build_extension("ds") is None

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["AdaRFT", "AdaRFTConfig", "load_difficulty", "select_closest", "transform_difficulty", "update_target"]
 
@@ -222,9 +221,6 @@ class AdaRFT(Curriculum):
         ctx.commit(groups)
         d = self.difficulty[idx]
         return {
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(idx.size * cfg.n),
-            "curriculum/gen_rounds": 1.0,
             "adarft/target": self.target,
             "adarft/difficulty_mean": float(d.mean()),
             "adarft/abs_gap_max": float(np.abs(d - self.target).max()),
@@ -234,7 +230,7 @@ class AdaRFT(Curriculum):
         """T ← clip(T + η·tanh(α·(R̄ − β)), lo, hi) with R̄ the mean reward of every trained response."""
         cfg = self.config
         rewards = [np.asarray(g.rewards, dtype=np.float64) for g in trained if g.rewards is not None]
-        metrics = trained_group_metrics(trained)
+        metrics: dict[str, float] = {}
         if not rewards or sum(r.size for r in rewards) == 0:
             logger.warning("adarft: no trained rewards this step; the target stays at %.3f", self.target)
             return metrics

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import importlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
+
+from verl_ext.curriculum.sampler import PassSampler
 
 __all__ = [
     "Curriculum",
@@ -158,12 +161,26 @@ class Curriculum(abc.ABC):
     # The trainer refuses a trained group of one response under a group-normalised advantage (verl gives it its raw
     # reward); a strategy whose paper keeps such groups (GVM's n_x = 1) opts out.
     allows_singleton_groups: ClassVar[bool] = False
+    # Capabilities the trainer reads instead of strategy names (docs/metrics.md, docs/verl_hooks.md):
+    # ``selects_prompts``: the strategy chooses or drops prompts itself, so verl's DAPO group filter
+    # (``algorithm.filter_groups``) would filter a second time; only plain batches (uniform) may combine with it.
+    selects_prompts: ClassVar[bool] = True
+    # ``extension``: ``"module:Class"`` of a :class:`verl_ext.trainer.extension.TrainerExtension` the trainer builds
+    # for this strategy (extra worker groups: PCL's value model, CurES Algorithm 1's gradient norms); ``None``: none.
+    extension: ClassVar[str | None] = None
+    # The pass sampler of a strategy that draws prompts in data epochs (``curriculum/data_epoch``); ``None``: none.
+    sampler: PassSampler | None = None
 
     def __init__(self, config: CurriculumConfig, num_prompts: int) -> None:
         if num_prompts < 1:
             raise ValueError(f"the training pool is empty (num_prompts={num_prompts}); check data.train_files")
         self.config = config
         self.num_prompts = int(num_prompts)
+
+    @property
+    def data_epoch(self) -> int | None:
+        """Completed passes over the pool (logged by the trainer as ``curriculum/data_epoch``); ``None``: no sampler."""
+        return None if self.sampler is None else int(self.sampler.data_epoch)
 
     @abc.abstractmethod
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
@@ -213,12 +230,34 @@ def list_curricula() -> list[str]:
 
 
 def get_curriculum_class(name: str) -> type[Curriculum]:
-    """The class registered under ``name``; the error lists valid names."""
+    """The class registered under ``name``, or the class at ``module:Class`` (a strategy outside this package).
+
+    A ``module:Class`` name is imported (the module's ``@register_curriculum`` may run then, but is not needed) and
+    must be a :class:`Curriculum` subclass; errors name the key, the target and the valid names.
+    """
     _ensure_builtin_registered()
+    if ":" in name:
+        return _import_curriculum(name)
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise ValueError(f"unknown curriculum.name={name!r}; valid names: {', '.join(sorted(_REGISTRY))}") from None
+        raise ValueError(
+            f"unknown curriculum.name={name!r}; valid names: {', '.join(sorted(_REGISTRY))}, "
+            "or 'module:Class' of a Curriculum subclass"
+        ) from None
+
+
+def _import_curriculum(target: str) -> type[Curriculum]:
+    module_name, _, attr = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"curriculum.name={target!r} cannot be imported as 'module:Class': {err}") from err
+    if not (isinstance(obj, type) and issubclass(obj, Curriculum)):
+        raise ValueError(f"curriculum.name={target!r} is not a Curriculum subclass (got {obj!r})")
+    return obj
 
 
 def build_curriculum(name: str, params: Mapping[str, Any], num_prompts: int) -> Curriculum:

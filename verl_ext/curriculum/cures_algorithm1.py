@@ -45,7 +45,7 @@ from verl_ext.curriculum.cures import (
     sampling_probs,
     subset_bounds,
 )
-from verl_ext.curriculum.uniform import group_counts, trained_group_metrics
+from verl_ext.curriculum.uniform import group_counts
 
 __all__ = ["GRADNORM_PRODUCER", "CuresAlgorithm1", "CuresAlgorithm1Config", "GradNormProducer", "merge_draws"]
 
@@ -57,7 +57,7 @@ GradNormProducer = Callable[[Sequence[Group]], Sequence[np.ndarray]]
 # Who attaches the producer in a real run (named in the error when none is attached).
 GRADNORM_PRODUCER = (
     "the trainer extension verl_ext.workers.gradnorm_extension:CuresGradNormExtension "
-    "(verl_ext.trainer.extension.EXTENSIONS['cures_algorithm1'])"
+    "(declared by CuresAlgorithm1.extension)"
 )
 GRADNORM_PARAMS = ("lm_head",)
 
@@ -128,6 +128,7 @@ class CuresAlgorithm1(Curriculum):
     """The state machine of Algorithm 1: subset t = ⌈step/M⌉, pilot + reset at its first step, then draws."""
 
     config_class = CuresAlgorithm1Config
+    extension = "verl_ext.workers.gradnorm_extension:CuresGradNormExtension"  # per-trajectory gradient norms (Eq. 21)
 
     def __init__(self, config: CuresAlgorithm1Config, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
@@ -293,7 +294,7 @@ class CuresAlgorithm1(Curriculum):
         budget = cfg.batch_size * cfg.n
         counts = allocate_with_floors(sigma, budget, np.full(draws.size, cfg.n_min, dtype=np.int64), cfg.n_max)
         idx, n = merge_draws(draws, counts)
-        select_ms = (time.perf_counter() - t0) * 1e3
+        select_s = time.perf_counter() - t0
         groups = ctx.submit(idx, n)
         trained = list(groups)
         if pilot:
@@ -305,7 +306,7 @@ class CuresAlgorithm1(Curriculum):
         self._pilot_handles = {g.handle for g in pilot} if cfg.train_on_pilot else set()
         self.allocated = {g.handle: int(k) for g, k in zip(groups, n, strict=True)}
         metrics.update(self._metrics(members, rho, draws, counts, idx, n, sigma, len(pilot)))
-        metrics["cures/select_ms"] = select_ms
+        metrics["cures/select_s"] = select_s
         return metrics
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
@@ -315,12 +316,7 @@ class CuresAlgorithm1(Curriculum):
         idx, n, s = group_counts(train)
         self.posterior.update(idx, s, n)
         mismatch = sum(abs(g.n - self.allocated[g.handle]) for g in train if g.handle in self.allocated)
-        metrics = trained_group_metrics(trained)
-        if "curriculum/effective_sample_ratio" in metrics:
-            metrics["cures/effective_sample_ratio"] = metrics["curriculum/effective_sample_ratio"]
-        metrics["cures/n_mismatch"] = float(mismatch)
-        metrics["cures/update_ms"] = (time.perf_counter() - t0) * 1e3
-        return metrics
+        return {"cures/n_mismatch": float(mismatch), "cures/update_s": time.perf_counter() - t0}
 
     # ------------------------------------------------------------------ metrics
     def _metrics(
@@ -365,9 +361,6 @@ class CuresAlgorithm1(Curriculum):
             "cures/rho_entropy": entropy,
             "cures/rho_entropy_norm": entropy / np.log(members.size) if members.size > 1 else 1.0,
             "cures/rho_ess": float(1.0 / np.square(rho).sum()),
-            "curriculum/prompts_rolled_out": float(idx.size + (members.size if pilot_groups else 0)),
-            "curriculum/responses": float(n.sum() + (pilot_groups * cfg.pilot_n)),
-            "curriculum/gen_rounds": 2.0 if pilot_groups else 1.0,
         }
         if counts.std() > 0 and sigma.std() > 0:
             out["cures/alloc_corr_sigma"] = float(np.corrcoef(counts, sigma)[0, 1])

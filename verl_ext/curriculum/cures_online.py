@@ -35,7 +35,7 @@ from verl_ext.curriculum.cures import (
     subset_bounds,
 )
 from verl_ext.curriculum.sumtree import SumTree
-from verl_ext.curriculum.uniform import group_counts, trained_group_metrics
+from verl_ext.curriculum.uniform import group_counts
 
 __all__ = ["CuresOnline", "CuresOnlineConfig", "draw_distinct"]
 
@@ -146,7 +146,7 @@ class CuresOnline(Curriculum):
         self.allocated: dict[str, int] = {}
         self._tau = self._effective_tau()
         self.tree = SumTree(self._full_weights())
-        self._update_ms = 0.0
+        self._update_s = 0.0
 
     # ------------------------------------------------------------------------------------------ weights
     def _effective_tau(self) -> float:
@@ -202,15 +202,15 @@ class CuresOnline(Curriculum):
             n = allocate_with_floors(sigma, cfg.batch_size * cfg.n, lo, cfg.n_max)
         else:
             n = np.full(idx.size, cfg.n, dtype=np.int64)
-        select_ms = (time.perf_counter() - t0) * 1e3 + self._update_ms
+        select_s = time.perf_counter() - t0 + self._update_s
         groups = ctx.submit(idx, n)
         ctx.commit(groups)
         self.allocated = {g.handle: int(k) for g, k in zip(groups, n, strict=True)}
         t1 = time.perf_counter()
         metrics = self._batch_metrics(idx, n, lo, sigma)
         metrics.update(self._pool_metrics())
-        metrics["cures/select_ms"] = select_ms
-        metrics["cures/metrics_ms"] = (time.perf_counter() - t1) * 1e3
+        metrics["cures/select_s"] = select_s
+        metrics["cures/metrics_s"] = time.perf_counter() - t1
         return metrics
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
@@ -220,22 +220,14 @@ class CuresOnline(Curriculum):
         changed = self.posterior.update(idx, s, n)
         self.last_step[changed] = self.step
         self._refresh(changed)
-        self._update_ms = (time.perf_counter() - t0) * 1e3
+        self._update_s = time.perf_counter() - t0
         mismatch = sum(abs(g.n - self.allocated[g.handle]) for g in trained if g.handle in self.allocated)
-        metrics = trained_group_metrics(trained)
-        if "curriculum/effective_sample_ratio" in metrics:
-            metrics["cures/effective_sample_ratio"] = metrics["curriculum/effective_sample_ratio"]
-        metrics["cures/update_ms"] = self._update_ms
-        metrics["cures/n_mismatch"] = float(mismatch)
-        return metrics
+        return {"cures/update_s": self._update_s, "cures/n_mismatch": float(mismatch)}
 
     # ------------------------------------------------------------------------------------------ metrics
     def _batch_metrics(self, idx: np.ndarray, n: np.ndarray, lo: np.ndarray, sigma: np.ndarray) -> dict[str, float]:
         p = self.posterior.mean(idx)
         out = {
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(n.sum()),
-            "curriculum/gen_rounds": 1.0,
             "cures/phat_batch_mean": float(p.mean()),
             "cures/alloc_min": float(n.min()),
             "cures/alloc_mean": float(n.mean()),
@@ -290,7 +282,7 @@ class CuresOnline(Curriculum):
             "last_step": self.last_step.copy(),
             "step": self.step,
             "subset": self.subset,
-            "update_ms": self._update_ms,
+            "update_s": self._update_s,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -315,5 +307,5 @@ class CuresOnline(Curriculum):
         self.last_step = np.asarray(state["last_step"], dtype=np.int64).copy()
         self.step = int(state["step"])
         self.subset = int(state["subset"])
-        self._update_ms = float(state["update_ms"])
+        self._update_s = float(state["update_s"]) if "update_s" in state else float(state["update_ms"]) / 1e3
         self.rebuild()

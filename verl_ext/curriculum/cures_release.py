@@ -20,7 +20,6 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import legacy_checkpoint_message
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = [
     "CuresRelease",
@@ -197,9 +196,6 @@ class CuresRelease(Curriculum):
         groups = ctx.submit(idx, n)
         ctx.commit(groups)
         return {
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(n.sum()),
-            "curriculum/gen_rounds": 1.0,
             "cures/alloc_min": float(n.min()),
             "cures/alloc_mean": float(n.mean()),
             "cures/alloc_max": float(n.max()),
@@ -208,7 +204,7 @@ class CuresRelease(Curriculum):
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
         """The released code never updates within an iteration: metrics only."""
-        return trained_group_metrics(trained)
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, step and the table hash (a resume must use the same stage-0 file)."""

@@ -16,7 +16,6 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.filtering import RoundLog, draw_fresh
 from verl_ext.curriculum.sampler import PassSampling
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["DSConfig", "DynamicSampling"]
 
@@ -90,20 +89,11 @@ class DynamicSampling(PassSampling, Curriculum):
         }
         for key, value in step.items():
             self.totals[key] += value
-        metrics = {f"ds/{key}": float(value) for key, value in step.items()}
-        metrics.update(
-            {
-                "curriculum/gen_rounds": float(log.rounds),
-                "curriculum/prompts_rolled_out": float(log.prompts),
-                "curriculum/responses": float(log.responses),
-                "curriculum/data_epoch": float(self.sampler.data_epoch),
-            }
-        )
-        return metrics
+        return {f"ds/{key}": float(value) for key, value in step.items()}
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update (the filter saw every reward in :meth:`run_step`); shared trained-group metrics."""
-        return trained_group_metrics(trained)
+        """No state to update: the filter saw every reward in :meth:`run_step`."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler and cumulative counters."""

@@ -28,7 +28,6 @@ from verl_ext.curriculum.base import (
 )
 from verl_ext.curriculum.filtering import RoundLog, draw_fresh, get_rng_state, set_rng_state
 from verl_ext.curriculum.sampler import PassSampler
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = [
     "GresoConfig",
@@ -303,15 +302,11 @@ class Greso(Curriculum):
             "greso/rollout_batch": float(log.prompts),
             "greso/history_size": float(self._h_len),
             "greso/rollouts_saved": float(skipped * self.config.n),
-            "curriculum/gen_rounds": float(log.rounds),
-            "curriculum/prompts_rolled_out": float(log.prompts),
-            "curriculum/responses": float(log.responses),
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """History was recorded in :meth:`run_step` (every rollout, released ones included); shared metrics."""
-        return trained_group_metrics(trained)
+        """Nothing to do: the history was recorded in :meth:`run_step` (every rollout, released ones included)."""
+        return {}
 
     # -------------------------------------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:

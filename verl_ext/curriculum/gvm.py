@@ -22,7 +22,6 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.filtering import get_rng_state, set_rng_state
 from verl_ext.curriculum.sampler import PassSampler
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -223,15 +222,11 @@ class GVM(Curriculum):
             "gvm/responses_per_step": float(kept.sum()),
             "gvm/singleton_groups": float((kept == 1).sum()),
             "gvm/iteration": float(self.iteration),
-            "curriculum/prompts_rolled_out": float(kept.size),
-            "curriculum/responses": float(kept.sum()),
-            "curriculum/gen_rounds": 1.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No online state (the allocation is fixed per iteration); shared trained-group metrics."""
-        return trained_group_metrics(trained)
+        """No online state (the allocation is fixed per iteration) (the trainer logs the ``curriculum/`` metrics)."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler over the pilot rows, iteration index and the allocation hash."""

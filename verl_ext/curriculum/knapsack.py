@@ -35,7 +35,7 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import BetaPosterior
 from verl_ext.curriculum.sampler import PassSampling
-from verl_ext.curriculum.uniform import group_counts, trained_group_metrics
+from verl_ext.curriculum.uniform import group_counts
 
 __all__ = ["KnapsackAllocation", "KnapsackConfig", "allocate_knapsack", "knapsack_value", "spread_evenly"]
 
@@ -224,20 +224,16 @@ class KnapsackAllocation(PassSampling, Curriculum):
         t0 = time.perf_counter()
         idx = self.sampler.next(self.config.batch_size)
         n, masks = self.allocate(idx)
-        select_ms = (time.perf_counter() - t0) * 1e3
+        select_s = time.perf_counter() - t0
         groups = ctx.submit(idx, n)
         ctx.commit(groups)
         p = self.posterior.mean(idx)
         out = {
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(n.sum()),
-            "curriculum/gen_rounds": 1.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
             "knapsack/n_min": float(n.min()),
             "knapsack/n_mean": float(n.mean()),
             "knapsack/n_max": float(n.max()),
             "knapsack/value_total": float(knapsack_value(p[masks["info"]], n[masks["info"]]).sum()),
-            "knapsack/select_ms": select_ms,
+            "knapsack/select_s": select_s,
         }
         for name, mask in masks.items():
             out[f"knapsack/frac_{name}"] = float(mask.mean())
@@ -249,7 +245,7 @@ class KnapsackAllocation(PassSampling, Curriculum):
         self.posterior.update(idx, s, n)
         outcome = np.where(s == 0, 0, np.where(s == n, 1, 2)).astype(np.int8)
         self.last_outcome[idx] = outcome
-        return trained_group_metrics(trained)
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass, posterior, last-visit outcomes."""

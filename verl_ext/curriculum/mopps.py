@@ -31,7 +31,7 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import BetaPosterior
 from verl_ext.curriculum.sampler import PassSampling
-from verl_ext.curriculum.uniform import group_counts, trained_group_metrics
+from verl_ext.curriculum.uniform import group_counts
 
 __all__ = ["MoPPS", "MoPPSConfig", "select_threshold", "select_topk"]
 
@@ -128,15 +128,11 @@ class MoPPS(PassSampling, Curriculum):
         else:
             keep, shortfall = select_threshold(p_tilde, cfg.batch_size, cfg.lo, cfg.hi, cfg.target, self.rng)
         idx = cand[keep]
-        select_ms = (time.perf_counter() - t0) * 1e3
+        select_s = time.perf_counter() - t0
         groups = ctx.submit(idx, cfg.n)
         ctx.commit(groups)
         chosen = p_tilde[keep]
         return {
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(idx.size * cfg.n),
-            "curriculum/gen_rounds": 1.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
             "mopps/candidates": float(cand.size),
             "mopps/ptilde_selected_mean": float(chosen.mean()),
             "mopps/ptilde_candidates_mean": float(p_tilde.mean()),
@@ -144,16 +140,14 @@ class MoPPS(PassSampling, Curriculum):
             "mopps/phat_selected_mean": float(self.posterior.mean(idx).mean()),
             "mopps/frac_seen_selected": float(np.mean(self.posterior.visits[idx] > 0)),
             "mopps/threshold_shortfall": float(shortfall),
-            "mopps/select_ms": select_ms,
+            "mopps/select_s": select_s,
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
         """Posterior update (decayed Beta update) from the trained groups; s = #reward > 0.5."""
         idx, n, s = group_counts(trained)
         self.posterior.update(idx, s, n)
-        metrics = trained_group_metrics(trained)
-        metrics["mopps/frac_seen"] = float(np.mean(self.posterior.visits > 0))
-        return metrics
+        return {"mopps/frac_seen": float(np.mean(self.posterior.visits > 0))}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass (shared generator), posterior."""

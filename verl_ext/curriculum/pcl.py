@@ -24,7 +24,6 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampler
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = [
     "PclConfig",
@@ -228,6 +227,7 @@ class PclCurriculum(Curriculum):
     """Value-model prompt selection; ``pending`` holds the next step's prompts (saved in ``state_dict``)."""
 
     config_class = PclConfig
+    extension = "verl_ext.workers.pcl_extension:PCLExtension"  # the prompt-value worker group behind ctx.score
 
     def __init__(self, config: PclConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
@@ -313,16 +313,12 @@ class PclCurriculum(Curriculum):
         return {
             **self.select_metrics,
             **diag,
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(idx.size * self.config.n),
-            "curriculum/gen_rounds": 1.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """Shared metrics, MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts, and the
+        """MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts, and the
         value model's calibration on them (:func:`calibration_metrics`)."""
-        metrics = trained_group_metrics(trained)
+        metrics: dict[str, float] = {}
         idx, ybar = value_targets(trained)
         known = np.array([i in self.trained_values for i in idx], dtype=bool)
         if known.any():

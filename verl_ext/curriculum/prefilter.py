@@ -4,7 +4,7 @@ Offline, each prompt x gets n_pre responses from π_0 and p̂_ref(x) = c/n_pre; 
 D' = {x : p_low < p̂_ref(x) < p_high} (strict). :func:`prefilter_keep` is that rule and
 :func:`summarize_prefilter` the bucket counts of the report. Training on D' is uniform GRPO: the registered
 ``prefilter`` curriculum serves the next m prompts of a seeded permutation of the filtered file, n responses
-each, and optionally reports ``curriculum/pref_acc`` (mean p̂_ref of the trained prompts, PCL Fig. 9).
+each, and optionally reports ``prefilter/pref_acc`` (mean p̂_ref of the trained prompts, PCL Fig. 9).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.filtering import get_rng_state, set_rng_state
 from verl_ext.curriculum.sampler import PassSampler
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["PrefilterConfig", "Prefilter", "load_pref_table", "prefilter_keep", "summarize_prefilter"]
 
@@ -121,7 +120,7 @@ class PrefilterConfig(CurriculumConfig):
     """Uniform training on the pre-filtered file.
 
     Attributes:
-        pref_table: optional parquet (index, p_ref) for ``curriculum/pref_acc``; ``None`` disables that metric.
+        pref_table: optional parquet (index, p_ref) for ``prefilter/pref_acc``; ``None`` disables that metric.
     """
 
     pref_table: str | None = None
@@ -152,21 +151,16 @@ class Prefilter(Curriculum):
         """Submit the next m prompts with n responses each and commit them all."""
         indices = self.sampler.next(self.config.batch_size)
         ctx.commit(ctx.submit(indices, self.config.n))
-        metrics = {
-            "curriculum/prompts_rolled_out": float(indices.size),
-            "curriculum/responses": float(indices.size * self.config.n),
-            "curriculum/gen_rounds": 1.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
-        }
+        metrics: dict[str, float] = {}
         if self.pref_acc is not None:
             values = self.pref_acc[indices]
             if np.isfinite(values).any():
-                metrics["curriculum/pref_acc"] = float(np.nanmean(values))
+                metrics["prefilter/pref_acc"] = float(np.nanmean(values))
         return metrics
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state; shared trained-group metrics."""
-        return trained_group_metrics(trained)
+        """No state (the trainer logs the ``curriculum/`` metrics)."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass position (the pre-filter itself is offline and stateless)."""

@@ -15,7 +15,6 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.pcl import select_closest
 from verl_ext.curriculum.sampler import PassSampling
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["ProbeConfig", "ProbeCurriculum"]
 
@@ -65,17 +64,12 @@ class ProbeCurriculum(PassSampling, Curriculum):
         groups = ctx.submit(kept, cfg.n)
         ctx.commit(groups)
         return {
-            "pcl/probe/reward_before": float(p_hat.mean()),
-            "pcl/probe/reward_selected": float(p_hat[keep].mean()),
-            "pcl/candidates": float(candidates.size),
-            "pcl/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
-            "curriculum/prompts_rolled_out": float(candidates.size),
-            "curriculum/responses": float(candidates.size * cfg.probe_n + kept.size * cfg.n),
-            "curriculum/rollout_acc": float(p_hat.mean()),
-            "curriculum/gen_rounds": 2.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
+            "probe/reward_before": float(p_hat.mean()),
+            "probe/reward_selected": float(p_hat[keep].mean()),
+            "probe/candidates": float(candidates.size),
+            "probe/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state: shared metrics of the trained (fresh) groups."""
-        return trained_group_metrics(trained)
+        """No state (the trainer logs the ``curriculum/`` metrics)."""
+        return {}

@@ -30,7 +30,6 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampling
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["MODES", "ReinforceAda", "ReinforceAdaConfig", "is_finished", "keep_counts", "keep_positions"]
 
@@ -164,14 +163,6 @@ class ReinforceAda(PassSampling, Curriculum):
         metrics = {f"reinforce_ada/{key}": float(value) for key, value in step.items()}
         for r, a in enumerate(active_per_round, start=1):
             metrics[f"reinforce_ada/active_round_{r}"] = float(a)
-        metrics.update(
-            {
-                "curriculum/gen_rounds": float(rounds),
-                "curriculum/prompts_rolled_out": float(indices.size),
-                "curriculum/responses": float(responses),
-                "curriculum/data_epoch": float(self.sampler.data_epoch),
-            }
-        )
         return metrics
 
     def _finished(self, group: Group) -> bool:
@@ -179,8 +170,8 @@ class ReinforceAda(PassSampling, Curriculum):
         return is_finished(s, group.n - s, self.config.n, self.config.mode)
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update (the rounds saw every reward in :meth:`run_step`); shared trained-group metrics."""
-        return trained_group_metrics(trained)
+        """No state to update: the rounds saw every reward in :meth:`run_step`."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler and cumulative counters."""

@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["SEC", "SECConfig", "boltzmann", "grpo_abs_advantage", "load_categories", "td_update"]
 
@@ -230,9 +229,6 @@ class SEC(Curriculum):
         drawn = np.bincount(self.arm_of_prompt[idx], minlength=len(self.arms))
         probs = self._last_probs
         metrics = {
-            "curriculum/prompts_rolled_out": float(idx.size),
-            "curriculum/responses": float(idx.size * self.config.n),
-            "curriculum/gen_rounds": 1.0,
             "sec/arms_drawn": float((drawn > 0).sum()),
             "sec/policy_entropy": float(-(probs * np.log(np.clip(probs, 1e-300, None))).sum()),
             "sec/q_max": float(self.q.max()),
@@ -263,7 +259,7 @@ class SEC(Curriculum):
         """TD(0) on each drawn arm's mean |advantage|; undrawn arms keep their Q."""
         rewards = self.arm_rewards(trained)
         self.q = td_update(self.q, rewards, self.config.lr)
-        metrics = trained_group_metrics(trained)
+        metrics: dict[str, float] = {}
         if rewards:
             metrics["sec/arm_reward_mean"] = float(np.mean(list(rewards.values())))
         if len(self.arms) <= _PER_ARM_METRICS:

@@ -29,7 +29,6 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.filtering import RoundLog, draw_fresh
 from verl_ext.curriculum.sampler import PassSampling
-from verl_ext.curriculum.uniform import trained_group_metrics
 
 __all__ = ["SpeedConfig", "Speed"]
 
@@ -182,6 +181,7 @@ class Speed(PassSampling, Curriculum):
         total = len(trained) * self.config.n
         stale_responses = sum(self._stale_responses(it, step) for it in trained)
         metrics = {
+            "speed/rounds": float(log.rounds),  # generation waves of this step (screening and continuation fused)
             "speed/screened": float(counts["screened"]),
             "speed/accept_rate": counts["accepted"] / counts["screened"] if counts["screened"] else 0.0,
             "speed/continued": float(counts["continued"]),
@@ -192,17 +192,13 @@ class Speed(PassSampling, Curriculum):
             "speed/stale_response_frac": stale_responses / total,
             "speed/stale_dropped": float(dropped),
             "speed/carry_dropped_on_resume": float(self._carry_dropped_on_resume),
-            "curriculum/gen_rounds": float(log.rounds),
-            "curriculum/prompts_rolled_out": float(counts["screened"]),
-            "curriculum/responses": float(counts["screened"] * self.config.n_init + counts["cont_responses"]),
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
         }
         self._carry_dropped_on_resume = 0
         return metrics
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update (the filter saw every reward in :meth:`run_step`); shared trained-group metrics."""
-        return trained_group_metrics(trained)
+        """No state to update: the filter saw every reward in :meth:`run_step`."""
+        return {}
 
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Each step trains the next m prompts of a seeded per-pass permutation with n responses each
 (specs/baselines.md §0/§1; "GRPO = the same sampler with k=1 and no scoring", specs/pcl.md §3).
-Also hosts :func:`trained_group_metrics`, the shared ``curriculum/`` metrics every strategy here reports.
+Also hosts :func:`group_counts` (per-group index, responses and successes), shared by the posterior updates.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampling
 
-__all__ = ["UniformConfig", "UniformCurriculum", "group_counts", "trained_group_metrics"]
+__all__ = ["UniformConfig", "UniformCurriculum", "group_counts"]
 
 
 def group_counts(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,24 +36,6 @@ def group_counts(groups: Sequence[Group]) -> tuple[np.ndarray, np.ndarray, np.nd
     return idx, n, s
 
 
-def trained_group_metrics(trained: Sequence[Group]) -> dict[str, float]:
-    """Shared ``curriculum/`` metrics of the trained groups (specs/baselines.md §0).
-
-    ``effective_ratio``: share of groups with 0 < successes < n (informative under a binary reward);
-    ``effective_sample_ratio``: share of trained responses in such groups; ``train_acc``: mean over groups of
-    the per-group success rate ȳ. Groups without rewards are ignored. Empty input → empty dict.
-    """
-    _, n, s = group_counts(trained)
-    if n.size == 0:
-        return {}
-    informative = (s > 0) & (s < n)
-    return {
-        "curriculum/effective_ratio": float(informative.mean()),
-        "curriculum/effective_sample_ratio": float(n[informative].sum() / n.sum()),
-        "curriculum/train_acc": float((s / n).mean()),
-    }
-
-
 @dataclasses.dataclass
 class UniformConfig(CurriculumConfig):
     """No extra fields: m = ``batch_size`` prompts, ``n`` responses each, permutation seeded by ``seed``."""
@@ -64,6 +46,7 @@ class UniformCurriculum(PassSampling, Curriculum):
     """Next m prompts of the pass permutation, n responses each, all trained."""
 
     config_class = UniformConfig
+    selects_prompts = False  # plain batches: verl's DAPO group filter (algorithm.filter_groups) may run on them
 
     def __init__(self, config: UniformConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
@@ -74,13 +57,8 @@ class UniformCurriculum(PassSampling, Curriculum):
         indices = self.sampler.next(self.config.batch_size)
         groups = ctx.submit(indices, self.config.n)
         ctx.commit(groups)
-        return {
-            "curriculum/prompts_rolled_out": float(indices.size),
-            "curriculum/responses": float(indices.size * self.config.n),
-            "curriculum/gen_rounds": 1.0,
-            "curriculum/data_epoch": float(self.sampler.data_epoch),
-        }
+        return {}
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update; report the shared metrics of the trained groups."""
-        return trained_group_metrics(trained)
+        """No state to update (the trainer logs the ``curriculum/`` metrics)."""
+        return {}

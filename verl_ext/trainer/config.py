@@ -4,7 +4,7 @@ Every recipe config (``configs/<method>.yaml``) composes verl's ``ppo_trainer`` 
 
     curriculum:
       _target_: verl_ext.trainer.config.CurriculumSection
-      name: cures            # a registered curriculum (verl_ext.curriculum.list_curricula())
+      name: cures_online     # a registered curriculum (verl_ext.curriculum.list_curricula()) or module:Class
       seed: ${seed}          # the one top-level seed
       max_gen_rounds: 10     # bound on generation rounds within a step (DS, SPEED, GRESO, probe)
       rollout_timeout_s: 3600  # bound on one wait for rollouts; raises naming the step, prompts and replicas
@@ -48,8 +48,12 @@ class CurriculumSection(BaseConfig):
 
     def __post_init__(self) -> None:
         valid = list_curricula()
-        if self.name not in valid:
-            raise ValueError(f"curriculum.name={self.name!r} is not a registered curriculum; valid: {', '.join(valid)}")
+        if ":" not in self.name and self.name not in valid:
+            raise ValueError(
+                f"curriculum.name={self.name!r} is not a registered curriculum; valid: {', '.join(valid)}, "
+                "or 'module:Class' of a Curriculum subclass defined outside verl_ext"
+            )
+        get_curriculum_class(self.name)  # imports a 'module:Class' name; the error names what failed
         clash = sorted(set(self.params) & set(_DERIVED))
         if clash:
             raise ValueError(
@@ -102,7 +106,7 @@ def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
             f"trainer.v1.trainer_mode={mode!r}: the curriculum trainer needs 'sync' (other modes silently switch "
             "verl to its async replay buffer)"
         )
-    if config["algorithm"]["filter_groups"]["enable"] and section.name != "uniform":
+    if config["algorithm"]["filter_groups"]["enable"] and get_curriculum_class(section.name).selects_prompts:
         raise ValueError(
             f"algorithm.filter_groups.enable=true with curriculum.name={section.name!r} would filter groups twice; "
             "set algorithm.filter_groups.enable=false (the curriculum does its own selection)"

@@ -1,6 +1,7 @@
 """Extension point: a curriculum that needs more than prompt selection (PCL's value worker group).
 
-An extension is looked up by curriculum name and called by :class:`CurriculumTrainerSync` at fixed points,
+A strategy declares its extension as a class capability (``Curriculum.extension = "module:Class"``, imported only
+when that strategy runs); the extension is called by :class:`CurriculumTrainerSync` at fixed points,
 all while the rollout engine sleeps except ``score`` (called from inside ``run_step``).
 """
 
@@ -12,18 +13,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from verl_ext.curriculum.base import Group
+from verl_ext.curriculum.base import Group, get_curriculum_class
 
 if TYPE_CHECKING:
     from verl_ext.trainer.trainer import CurriculumTrainerSync
 
-__all__ = ["TrainerExtension", "build_extension", "EXTENSIONS"]
-
-# curriculum name -> "module:Class"; imported only when that curriculum runs.
-EXTENSIONS: dict[str, str] = {
-    "pcl": "verl_ext.workers.pcl_extension:PCLExtension",
-    "cures_algorithm1": "verl_ext.workers.gradnorm_extension:CuresGradNormExtension",
-}
+__all__ = ["TrainerExtension", "build_extension"]
 
 
 class TrainerExtension(Protocol):
@@ -47,9 +42,12 @@ class TrainerExtension(Protocol):
 
 
 def build_extension(name: str) -> TrainerExtension | None:
-    """The extension registered for curriculum ``name``, or ``None``."""
-    target = EXTENSIONS.get(name)
+    """The extension the strategy registered as ``name`` (or ``module:Class``) declares (``Curriculum.extension``)."""
+    target = get_curriculum_class(name).extension
     if target is None:
         return None
-    module, cls = target.split(":")
-    return getattr(importlib.import_module(module), cls)()
+    module, _, cls = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module), cls)()
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"curriculum {name!r} declares extension {target!r}, which cannot be imported: {err}") from err

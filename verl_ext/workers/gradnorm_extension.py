@@ -1,6 +1,6 @@
 """``cures_algorithm1``'s trainer extension: subset labels from the data and the actor-side gradient-norm producer.
 
-Registered in ``verl_ext.trainer.extension.EXTENSIONS["cures_algorithm1"]``. In ``setup`` (end of the trainer's
+Declared by ``CuresAlgorithm1.extension``. In ``setup`` (end of the trainer's
 ``_setup``, after the curriculum is built) it
 
 - attaches the per-prompt subset labels (``extra_info.subset``) when ``curriculum.params.subsets=data``;

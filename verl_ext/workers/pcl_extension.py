@@ -1,7 +1,7 @@
 """PCL's trainer extension: the value worker group and the value half of Algorithm 1 (docs/pcl.md §3, §6).
 
-Called by :class:`verl_ext.trainer.trainer.CurriculumTrainerSync` (``EXTENSIONS["pcl"]``). All value-model work runs
-while the rollout engine sleeps:
+Declared by ``PclCurriculum.extension``, called by :class:`verl_ext.trainer.trainer.CurriculumTrainerSync`. All
+value-model work runs while the rollout engine sleeps:
 
 - ``setup`` (end of ``_setup``): value ``TrainingWorker`` group on the global pool, ``reset()``, ``set_loss_fn``.
 - ``load``: ``<step_dir>/pcl_value`` (the curriculum's ``pending``/RNG/pass come from ``curriculum_state.pt``), then
