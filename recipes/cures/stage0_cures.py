@@ -1,4 +1,4 @@
-"""CurES release stage 0 of iteration i (specs/cures.md §5): 4 rollouts, k, σ, s → ``stage0_iter{i}.parquet``.
+"""CurES release stage 0 of iteration i (docs/cures.md): 4 rollouts, k, σ, s → ``stage0_iter{i}.parquet``.
 
     python -m recipes.cures.stage0_cures --data <subset_i.parquet> --model <dir> --iteration i --out-dir <dir>
 

@@ -1,4 +1,4 @@
-"""GVM pilot of iteration i (specs/baselines.md §6): K samples per prompt, p, G, w, n → ``gvm_iter{i}.parquet``.
+"""GVM pilot of iteration i (docs/methods/gvm.md): K samples per prompt, p, G, w, n → ``gvm_iter{i}.parquet``.
 
     python -m recipes.gvm.pilot_gvm --data <subset_i.parquet> --model <dir> --k 8 --iteration i --out-dir <dir>
 

@@ -1,4 +1,4 @@
-"""Pre-filter's recipe entry (specs/baselines.md §2): the OFFLINE filtering command, not a trainer.
+"""Pre-filter's recipe entry (PCL App. F.3; docs/methods/prefilter.md): the OFFLINE filtering command, not a trainer.
 
     python -m recipes.prefilter.main_prefilter --data <train.parquet> --model <dir> --backend vllm --n-pre 16 \
         --p-low 0 --p-high 1 --temperature 1.0 --top-p 1.0 --top-k -1 --max-new-tokens 4096 --seed 1 --out-dir <dir>

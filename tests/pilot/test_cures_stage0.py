@@ -1,4 +1,4 @@
-"""CurES release stage 0 table (specs/cures.md §5): release formulas, and the CLI on a tiny CPU model."""
+"""CurES release stage 0 table (docs/cures.md, `cures_release`): release formulas, and the CLI on a tiny CPU model."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GVM pilot table (specs/baselines.md §6): hand numbers, and the CLI on a tiny CPU model vs recomputation."""
+"""GVM pilot table (docs/methods/gvm.md): hand numbers, and the CLI on a tiny CPU model vs recomputation."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def test_train_overrides_compose(tmp_path: Path, method: str, row: str) -> None:
     key = "pilot_path" if method == "gvm" else "release_table"
     assert cfg.curriculum.params[key] == str(plan.table(2))
     if method == "cures":
-        assert cfg.curriculum.params.mode == "release"
+        assert cfg.curriculum.name == "cures_release"  # CurES is three strategies; release is its own class
 
 
 def test_script_dry_run_subprocess(tmp_path: Path) -> None:

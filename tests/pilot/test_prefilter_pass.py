@@ -1,4 +1,4 @@
-"""Pre-filter offline pass (specs/baselines.md §2): outputs, π_ref mapping, refusals, byte-identical reruns."""
+"""Pre-filter offline pass (docs/methods/prefilter.md): outputs, π_ref mapping, refusals, byte-identical reruns."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rendering and scoring of the offline passes equal the training path's (specs/baselines.md §2, acceptance 4)."""
+"""Rendering and scoring of the offline passes equal the training path's (docs/methods/prefilter.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The parquet data contract: one row = one prompt (DESIGN §3, specs/verl-0.9.1.md §6).
+"""The parquet data contract: one row = one prompt (docs/data.md; why verl needs it: docs/verl_hooks.md).
 
 Columns: ``data_source`` (str), ``prompt`` (chat messages ``[{role, content}, ...]``), ``ability`` (str),
 ``reward_model`` = ``{style: "rule", ground_truth: str}``, ``extra_info`` = ``{index: int, split: str, ...}``.

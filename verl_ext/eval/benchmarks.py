@@ -1,4 +1,6 @@
-"""Benchmark registry, evaluation suites and decoding profiles of PCL (specs/pcl.md §8) and CurES (specs/cures.md §8).
+"""Benchmark registry, evaluation suites and decoding profiles of PCL (App. C.4) and CurES (Table 1).
+
+Suites and profiles are described in docs/evaluation.md.
 
 Benchmarks are read from local parquet files in the project's data contract, ``<data_dir>/<name>/test.parquet``
 (``verl_ext.data.layout.prepared_file``; ``data_dir`` is one template's folder, e.g. ``$DATA_DIR/qwen_math``). Each
@@ -96,7 +98,7 @@ class Suite:
 
 
 SUITES: dict[str, Suite] = {
-    # PCL MATH runs: MATH500 only (specs/pcl.md §8).
+    # PCL MATH runs: MATH500 only (docs/evaluation.md).
     "pcl_math": Suite("pcl_math", {"math500": 1}, "pcl_math"),
     # PCL DeepScaleR runs / Table 13 column order: MATH500, Olymp., Minerva Avg@4, AMC23/AIME24/AIME25 Avg@32.
     "pcl": Suite(
@@ -157,8 +159,8 @@ class DecodingProfile:
 PROFILES: dict[str, DecodingProfile] = {
     p.name: p
     for p in (
-        DecodingProfile("pcl_math", 0.6, 0.95, 20, 4096, source="specs/pcl.md §8: MATH runs, top_k 20, ctx 4096"),
-        DecodingProfile("pcl_deepscaler", 0.6, 0.95, -1, 4096, source="specs/pcl.md §8: DeepScaleR runs, top_k -1"),
+        DecodingProfile("pcl_math", 0.6, 0.95, 20, 4096, source="PCL App. C.4: MATH runs, top_k 20, ctx 4096"),
+        DecodingProfile("pcl_deepscaler", 0.6, 0.95, -1, 4096, source="PCL App. C.4: DeepScaleR runs, top_k -1"),
         DecodingProfile(
             "cures_default",
             0.6,
@@ -166,7 +168,7 @@ PROFILES: dict[str, DecodingProfile] = {
             -1,
             3072,
             greedy_single_sample=True,
-            source="specs/cures.md §8 default: greedy Pass@1; T 0.6, top-p 0.95 for Average@16; 3072 new tokens",
+            source="CurES Table 1, our reading: greedy Pass@1; T 0.6, top-p 0.95 for Average@16; 3072 new tokens",
         ),
         DecodingProfile(
             "cures_release",
@@ -175,7 +177,7 @@ PROFILES: dict[str, DecodingProfile] = {
             -1,
             3072,
             strip_final_period=True,
-            source="specs/cures.md §8 release: T 1.0, top-p 1, sampling everywhere, prompt without the final period",
+            source="CurES released evaluation: T 1.0, top-p 1, sampling everywhere, prompt without the final period",
         ),
     )
 }

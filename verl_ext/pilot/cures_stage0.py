@@ -1,4 +1,4 @@
-"""CurES release stage 0 table (specs/cures.md §5): k, σ and copies s per prompt of subset i.
+"""CurES release stage 0 table (docs/cures.md, `cures_release`): k, σ and copies s per prompt of subset i.
 
 k = correct of 4 rollouts (T = 1); per-rollout ‖∇_embed(−Σ_t log π)‖ split into correct / wrong (an empty class
 counts as [0]); σ² from ``release_sigma_sq`` (CurES Eq. 21 as released), σ = sqrt(max(σ², 0)); s from

@@ -1,4 +1,4 @@
-"""GVM pilot table (arXiv 2505.02391; specs/baselines.md §6): p, G, w, n per prompt of subset D_i.
+"""GVM pilot table (arXiv 2505.02391; docs/methods/gvm.md): p, G, w, n per prompt of subset D_i.
 
 p_x = #correct / K; G_x = mean over x's correct responses of ‖∇_embed(−Σ_t log π(y_t|x, y_<t))‖₂ (0 if none
 correct); w_x and n_x from ``verl_ext.curriculum.gvm`` with budget N = K·|D_i|. The ``gvm`` curriculum reads the

@@ -1,4 +1,4 @@
-"""Resumable pilot → train → merge driver of GVM (specs/baselines.md §6) and CurES release (specs/cures.md §5).
+"""Resumable pilot → train → merge driver of GVM (docs/methods/gvm.md) and CurES release (docs/cures.md).
 
 For i = 1..T on subset i, from the previous iteration's merged weights (the base model for i = 1):
 

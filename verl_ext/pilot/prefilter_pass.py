@@ -1,4 +1,4 @@
-"""Pre-filter offline pass (PCL F.3; specs/baselines.md §2): n_pre responses per prompt from π_0 → D'.
+"""Pre-filter offline pass (PCL App. F.3; docs/methods/prefilter.md): n_pre responses per prompt from π_0 → D'.
 
 Outputs for ``<stem>.parquet``:
 
