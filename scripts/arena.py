@@ -83,8 +83,9 @@ def simulated(args: argparse.Namespace, dry: bool) -> int:
         pool = SimulatedLearner(sim, args.seeds[0]).write_pool(out / "sim_pool_dry_run.parquet")
         print(header)
         for name in names:
-            plan = plan_curriculum(name, REPO / "configs" / "curriculum", pool, sim.subsets, settings.step_cap,
-                                   overrides.get(name, {}))  # fmt: skip
+            plan = plan_curriculum(name, REPO / "configs" / "curriculum", pool, sim.subsets, overrides.get(name, {}),
+                                  budget=(settings.rollout_budget, settings.batch_size * settings.n),
+                                  num_prompts=sim.num_prompts)  # fmt: skip
             what = f"NOT RUN: {plan.reason}" if plan.reason else f"params {plan.params}"
             print(f"- {name}: {what}" + (f" [{'; '.join(plan.notes)}]" if plan.notes else ""))
         print(f"seeds {args.seeds}; jobs {args.jobs}; out {out} (dry run: nothing trained)")

@@ -85,19 +85,20 @@ def test_same_seed_same_result(tmp_path):
 
 def test_needs_provide_data_fields_and_refuse_offline_tables(tmp_path):
     pool = SimulatedLearner(SMALL, 1).write_pool(tmp_path / "pool.parquet")
-    ada = plan_curriculum("adarft", CONFIGS, pool, 3, 100, {})
+    ada = plan_curriculum("adarft", CONFIGS, pool, 3, {})
     assert ada.reason is None and ada.params["difficulty_file"] == str(pool)
-    sec = plan_curriculum("sec", CONFIGS, pool, 3, 100, {})
+    sec = plan_curriculum("sec", CONFIGS, pool, 3, {})
     assert sec.params["arm_file"] == str(pool) and sec.params["arm_key"] == "extra_info.level"
-    alg1 = plan_curriculum("cures_algorithm1", CONFIGS, pool, 3, 100, {})
+    # budget 30000 rollouts at m·n = 64, pilots of 4 x 3000 prompts: M = (30000 - 12000) // (3 x 64) = 93
+    alg1 = plan_curriculum("cures_algorithm1", CONFIGS, pool, 3, {}, budget=(30000, 64), num_prompts=3000)
     assert alg1.params["sigma"] == "bernoulli" and alg1.attach_subsets and alg1.params["num_subsets"] == 3
-    assert alg1.params["steps_per_subset"] == 34 and any("gradient norms" in n for n in alg1.notes)
-    assert "release_table" in plan_curriculum("cures_release", CONFIGS, pool, 3, 100, {}).reason
-    assert "pilot_path" in plan_curriculum("gvm", CONFIGS, pool, 3, 100, {}).reason
-    assert "offline" in plan_curriculum("prefilter", CONFIGS, pool, 3, 100, {}).reason
-    assert plan_curriculum("knapsack", CONFIGS, pool, 3, 100, {"n_max": 16}).params["n_max"] == 16
+    assert alg1.params["steps_per_subset"] == 93 and any("gradient norms" in n for n in alg1.notes)
+    assert "release_table" in plan_curriculum("cures_release", CONFIGS, pool, 3, {}).reason
+    assert "pilot_path" in plan_curriculum("gvm", CONFIGS, pool, 3, {}).reason
+    assert "offline" in plan_curriculum("prefilter", CONFIGS, pool, 3, {}).reason
+    assert plan_curriculum("knapsack", CONFIGS, pool, 3, {"n_max": 16}).params["n_max"] == 16
     with pytest.raises(ValueError, match="n_maxx"):
-        plan_curriculum("knapsack", CONFIGS, pool, 3, 100, {"n_maxx": 16})
+        plan_curriculum("knapsack", CONFIGS, pool, 3, {"n_maxx": 16})
 
 
 def test_arena_refuses_unknown_names_and_settings(tmp_path):

@@ -260,7 +260,13 @@ def run_arena(
         pool_file = SimulatedLearner(settings.sim, seed).write_pool(work_dir / f"sim_pool_seed{seed}.parquet")
         for name in names:
             plan = plan_curriculum(
-                name, config_dir, pool_file, settings.sim.subsets, settings.step_cap, overrides.get(name, {})
+                name,
+                config_dir,
+                pool_file,
+                settings.sim.subsets,
+                overrides.get(name, {}),
+                budget=(settings.rollout_budget, settings.batch_size * settings.n),
+                num_prompts=settings.sim.num_prompts,
             )
             if plan.reason:
                 not_run[name] = plan.reason

@@ -9,7 +9,8 @@ fields is handled without a change here:
   and ``subset``;
 * ``subsets: data`` (per-prompt subset labels) → the simulator's subset labels, attached with
   ``set_subset_labels``; ``num_subsets`` set to their number;
-* ``steps_per_subset`` (a run of exactly T·M steps) → M = ⌈max_steps / T⌉ so the run covers the budget;
+* ``steps_per_subset`` (a run of exactly T·M steps) → M = ⌊(B − pilot_n·P) / (T·m·n)⌋, so the T·M steps and the
+  pilots of every subset spend the rollout budget B;
 * ``sigma: gradnorm`` (per-trajectory gradient norms, CurES Eq. 21) → **not providable** (the learner has no
   gradients): run as ``sigma: bernoulli`` and say so in the table;
 * ``ctx.score`` (PCL's value model) → the learner's noisy value oracle (always available);
@@ -24,7 +25,6 @@ in the table or in the not-run list with its reason.
 from __future__ import annotations
 
 import dataclasses
-import math
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +87,13 @@ def _group_params(name: str, config_dir: Path, pool_file: Path) -> dict[str, Any
 
 
 def plan_curriculum(
-    name: str, config_dir: Path, pool_file: Path, num_subsets: int, max_steps: int, overrides: dict[str, Any]
+    name: str,
+    config_dir: Path,
+    pool_file: Path,
+    num_subsets: int,
+    overrides: dict[str, Any],
+    budget: tuple[int, int] | None = None,
+    num_prompts: int = 0,
 ) -> Plan:
     """Resolve ``name``'s params and needs (see the module docstring); never raises for an unrunnable strategy —
     the reason goes into :attr:`Plan.reason`.
@@ -97,8 +103,9 @@ def plan_curriculum(
         config_dir: ``configs/curriculum``.
         pool_file: the simulator's pool parquet.
         num_subsets: distinct subset labels in the simulated pool.
-        max_steps: the arena's step cap (sizes T·M runs).
         overrides: ``{param: value}`` set by the user for this curriculum (applied last).
+        budget: ``(rollouts, m·n)``, sizes T·M runs (left at the config's M when None).
+        num_prompts: P, the pool size (the pilots' cost in a T·M run).
     """
     cls = get_curriculum_class(name)
     declared = getattr(cls, "arena_needs", None) or DECLARED.get(name)
@@ -125,10 +132,15 @@ def plan_curriculum(
         plan.attach_subsets = True
         plan.notes.append(f"subsets = the simulator's {num_subsets} random subsets")
     subset_schedule = "subsets" in fields or params.get("schedule") == "subsets"
-    if "steps_per_subset" in fields and subset_schedule:
-        t = int(params.get("num_subsets", fields["num_subsets"].default if "num_subsets" in fields else 1))
-        params["steps_per_subset"] = max(1, math.ceil(max_steps / max(t, 1)))
-        plan.notes.append(f"steps_per_subset = {params['steps_per_subset']} (T*M covers the step cap)")
+    if "steps_per_subset" in fields and subset_schedule and budget is not None:
+        # T·M steps spend the budget over all T subsets: M = ⌊(B − pilot_n·P) / (T·m·n)⌋ (pilots of every prompt
+        # of every subset included), at least 1
+        t = max(int(params.get("num_subsets", fields["num_subsets"].default if "num_subsets" in fields else 1)), 1)
+        pilot = int(params.get("pilot_n", 0)) * num_prompts if "pilot_n" in fields else 0
+        params["steps_per_subset"] = max(1, (budget[0] - pilot) // (t * budget[1]))
+        plan.notes.append(
+            f"steps_per_subset = {params['steps_per_subset']} (T*M steps and the pilots spend the budget over all T)"
+        )
     if params.get("sigma", getattr(fields.get("sigma"), "default", None)) == "gradnorm":
         params["sigma"] = "bernoulli"
         plan.notes.append("sigma = bernoulli (Eq. 21's gradient norms do not exist in the simulator)")
