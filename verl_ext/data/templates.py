@@ -5,15 +5,17 @@ A template turns a problem into chat messages (what goes into the parquet ``prom
 template renders them (``chat_template=None``: the model's stock template; otherwise a string to set as
 ``actor_rollout_ref.model.custom_chat_template``).
 
-- ``qwen3_base`` (PCL §2): one user message ``{problem} Let's think step by step and output the final answer within
-  \\boxed{}.`` rendered as the plain text, no special tokens (``PASSTHROUGH_CHAT_TEMPLATE``).
-- ``llama_instruct`` (PCL §2): the same user message, Llama-3.2-Instruct's stock template (its default system block),
-  rendered with ``date_string="26 Jul 2024"`` (PCL Table 3's system block; without it the stock template renders the
-  current date): ``chat_template_kwargs``, to pass wherever the prompt is rendered (``data.apply_chat_template_kwargs``
-  in training; :func:`chat_template_kwargs_for` for renderers that only see a tokenizer).
-- ``qwen_math`` (CurES §7): system ``Please reason step by step, and put your final answer within \\boxed{}.`` + the
-  same user message, the model's (Qwen ChatML) stock template. ``drop_final_period=True`` removes the final period
-  of the user message, as in the CurES release scripts (CurES §5, §8 "release" profile).
+- ``qwen3_base`` (PCL Table 3; docs/pcl.md §2): one user message ``{problem} Let's think step by step and output
+  the final answer within \\boxed{}.`` rendered as the plain text, no special tokens (``PASSTHROUGH_CHAT_TEMPLATE``).
+- ``llama_instruct`` (PCL Table 3; docs/pcl.md §2): the same user message, Llama-3.2-Instruct's stock template (its
+  default system block), rendered with ``date_string="26 Jul 2024"`` (PCL Table 3's system block; without it the stock
+  template renders the current date): ``chat_template_kwargs``, to pass wherever the prompt is rendered
+  (``data.apply_chat_template_kwargs`` in training; :func:`chat_template_kwargs_for` for renderers that only see a
+  tokenizer).
+- ``qwen_math`` (CurES training setup; docs/data.md): system ``Please reason step by step, and put your final answer
+  within \\boxed{}.`` + the same user message, the model's (Qwen ChatML) stock template. ``drop_final_period=True``
+  removes the final period of the user message, as in the CurES release scripts (the ``cures_release`` profile of
+  docs/evaluation.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Shared command-line plumbing of the offline passes: arguments, backend construction, the sample → score step.
 
-GPU path: vLLM's offline ``LLM`` API through ``verl_ext.eval.backends.VLLMBackend``. The spec names verl's standalone
-rollout servers (``main_generation_server``); the offline API runs the same vLLM engine with every sampling
-parameter forwarded (including top_k, which that script drops) and is the accepted substitute.
+GPU path: vLLM's offline ``LLM`` API through ``verl_ext.eval.backends.VLLMBackend``. Not verl's standalone
+rollout servers (``main_generation_server``): the offline API runs the same vLLM engine with every sampling
+parameter forwarded (including top_k, which that script drops) and scores with the training reward
+(docs/methods/prefilter.md).
 """
 
 from __future__ import annotations
