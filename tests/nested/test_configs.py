@@ -66,3 +66,12 @@ def test_experiment_overlays_are_vllm_ready_and_not_paper_rows(compose_grpo, rat
     assert cfg.run.paper == "nested" and "not a paper row" in cfg.run.row
     assert cfg.actor_rollout_ref.rollout.name == "vllm" and cfg.data.train_batch_size == 512
     assert cfg.actor_rollout_ref.rollout.n == 16 and cfg.run.budget_hours == 48
+
+
+def test_the_dry_run_validation_runs_the_nested_checks(compose_grpo) -> None:
+    from verl_ext.trainer.runner import validate
+
+    validate(compose_grpo("experiment=nested/qwen3-8b-base_nested_r05"), dry_run=True)
+    cfg = compose_grpo("experiment=nested/qwen3-8b-base_nested_r05", "actor_rollout_ref.rollout.enforce_eager=false")
+    with pytest.raises(ValueError, match="enforce_eager=true"):
+        validate(cfg, dry_run=True)

@@ -82,6 +82,9 @@ def validate(config: DictConfig, dry_run: bool = False) -> None:
 
     auto_set_device(config)
     check_trainer_config(config)
+    from verl_ext.nested.controller import nested_config
+
+    nested_config(config)  # Nested-ReFT's ``nested:`` section, if any (schedule, correction keys, vLLM eager mode)
     validate_config(config=config, use_reference_policy=need_reference_policy(config), use_critic=need_critic(config))
     value_model = config.get("curriculum", {}).get("value_model")
     enabled = value_model is not None and value_model.get("enable", True)
