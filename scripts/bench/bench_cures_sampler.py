@@ -1,7 +1,9 @@
 """Per-step cost of the ``cures_online`` sampler (formerly CurES paper mode) vs the released (frozen-weight) sampler.
 
-Paper mode, per step: posterior update of the previous batch + incremental ρ* refresh (``cures/update_ms``),
-then the draw of m distinct prompts + allocation (``cures/select_ms`` includes the update as well, spec §9).
+Paper mode, per step: posterior update of the previous batch + incremental ρ* refresh (``cures/update_s``),
+then the draw of m distinct prompts + allocation (``cures/select_s`` includes the update as well; docs/cures.md).
+The released sampler draws with ``Generator.choice(P, m, replace=False, p)`` on the frozen weights of
+:func:`verl_ext.curriculum.cures_release.release_weights`, built once per subset (outside the timing).
 For reference the script also times a plain full recompute (exp over the pool) + ``Generator.choice``.
 
 Usage::
@@ -12,19 +14,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from released_sampler import ReleasedSampler  # noqa: E402
-
-from verl_ext.curriculum.cures import log_weights  # noqa: E402
-from verl_ext.curriculum.cures_online import CuresOnline, CuresOnlineConfig  # noqa: E402
-from verl_ext.curriculum.testing import FakeRolloutContext  # noqa: E402
+from verl_ext.curriculum.cures import log_weights
+from verl_ext.curriculum.cures_online import CuresOnline, CuresOnlineConfig
+from verl_ext.curriculum.cures_release import release_weights
+from verl_ext.curriculum.testing import FakeRolloutContext
 
 
 def bench_paper(pool: int, m: int, steps: int, seed: int) -> dict[str, float]:
@@ -37,9 +34,9 @@ def bench_paper(pool: int, m: int, steps: int, seed: int) -> dict[str, float]:
         metrics = cur.run_step(ctx)
         obs = cur.observe(ctx.committed_with_rewards())
         ctx.new_step()
-        sel.append(metrics["cures/select_ms"])
-        met.append(metrics["cures/metrics_ms"])
-        upd.append(obs["cures/update_ms"])
+        sel.append(metrics["cures/select_s"] * 1e3)
+        met.append(metrics["cures/metrics_s"] * 1e3)
+        upd.append(obs["cures/update_s"] * 1e3)
         t0 = time.perf_counter()  # naive alternative: recompute every weight, then numpy's weighted choice
         w = np.exp(log_weights(cur.posterior.mean(), cur.config.tau))
         cur.rng.spawn(1)[0].choice(pool, m, replace=False, p=w / w.sum())
@@ -51,11 +48,12 @@ def bench_paper(pool: int, m: int, steps: int, seed: int) -> dict[str, float]:
 def bench_released(pool: int, m: int, steps: int, seed: int) -> float:
     """Median ms per batch of the released sampler (weights built once, outside the timing)."""
     k = np.random.default_rng(seed).integers(0, 5, pool)
-    sampler = ReleasedSampler(k, batch=m, seed=seed)
+    w = release_weights(k)
+    probs, rng = w / w.sum(), np.random.default_rng(seed)
     times = []
     for _ in range(steps + 2):
         t0 = time.perf_counter()
-        sampler.next_batch()
+        rng.choice(pool, m, replace=False, p=probs)
         times.append((time.perf_counter() - t0) * 1e3)
     return float(np.median(times[2:]))
 
@@ -83,11 +81,11 @@ def main() -> None:
         )
     print(
         "\nours select = posterior update + incremental ρ* refresh + draw of m distinct + allocation "
-        "(spec §9 cures/select_ms; 'update' is the posterior+refresh part of it).\n"
+        "(cures/select_s; 'update' is the posterior+refresh part of it).\n"
         "released draw = Generator.choice(P, m, replace=False, p) on weights built once per subset: the released "
         "sampler never recomputes its probabilities, while ours must every step (the posterior changes).\n"
         "full recompute = what ours would cost without the incremental cache (exp over the pool + Generator.choice).\n"
-        "ours metrics = pool quantiles/entropy/ESS for logging, outside select_ms."
+        "ours metrics = pool quantiles/entropy/ESS for logging, outside select_s."
     )
 
 

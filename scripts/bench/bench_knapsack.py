@@ -6,7 +6,7 @@ At m prompts and a budget N = m·n (default m = 1024, N = 8192, bounds [2, 128],
 - ``knapsack_step``: the strategy's whole per-step allocation (:meth:`KnapsackAllocation.allocate`: categories,
   posterior means, knapsack, surplus) on a posterior with history;
 - baselines: GVM's allocator (``verl_ext.curriculum.gvm.allocate_rollouts``) and CurES's Neyman allocation
-  (``verl_ext.curriculum.cures.allocate_rollouts``) on the same p,
+  (``verl_ext.curriculum.cures.neyman_allocation``) on the same p,
 
 prints the best-of-``repeats`` milliseconds of each and the ratios to the baselines, and checks the knapsack result
 (sum, bounds, and optimality against a heap greedy on the same marginal gains at this size).
@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from verl_ext.curriculum.cures import allocate_rollouts as cures_allocate
 from verl_ext.curriculum.cures import bernoulli_sigma
+from verl_ext.curriculum.cures import neyman_allocation as cures_allocate
 from verl_ext.curriculum.gvm import allocate_rollouts as gvm_allocate
 from verl_ext.curriculum.knapsack import KnapsackAllocation, KnapsackConfig, allocate_knapsack, knapsack_value
 

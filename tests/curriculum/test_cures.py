@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
@@ -15,16 +12,16 @@ from verl_ext.curriculum.base import build_curriculum
 from verl_ext.curriculum.cures import (
     BetaPosterior,
     GradNormMoments,
-    allocate_rollouts,
     allocate_with_floors,
     bernoulli_sigma,
+    neyman_allocation,
     sampling_probs,
 )
 from verl_ext.curriculum.cures_online import CuresOnline as CuresCurriculum
 from verl_ext.curriculum.cures_online import CuresOnlineConfig as CuresConfig
 from verl_ext.curriculum.cures_online import draw_distinct
 from verl_ext.curriculum.sumtree import SumTree
-from verl_ext.curriculum.testing import FakeRolloutContext, run_steps
+from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_steps
 
 # ---------------------------------------------------------------------------------------------------------- ρ*
 
@@ -72,26 +69,26 @@ def test_sampling_probs_rejects_bad_input() -> None:
 
 
 def test_allocation_spec_example() -> None:
-    n = allocate_rollouts(np.array([0.05, 0.3, 0.3, 0.35]), 20, 2, 8)
+    n = neyman_allocation(np.array([0.05, 0.3, 0.3, 0.35]), 20, 2, 8)
     assert n.dtype == np.int64
     assert n.tolist() == [2, 6, 6, 6]
 
 
 def test_allocation_all_zero_sigma_is_uniform() -> None:
-    assert allocate_rollouts(np.zeros(4), 32, 2, 32).tolist() == [8, 8, 8, 8]
+    assert neyman_allocation(np.zeros(4), 32, 2, 32).tolist() == [8, 8, 8, 8]
     # remainder: descending fractional part ties → larger σ (all equal) → lower position
-    assert allocate_rollouts(np.zeros(4), 10, 2, 8).tolist() == [3, 3, 2, 2]
+    assert neyman_allocation(np.zeros(4), 10, 2, 8).tolist() == [3, 3, 2, 2]
 
 
 def test_allocation_tie_breaks_by_sigma_then_position() -> None:
     # σ=(1,1,2), N=9 → x=(2.25, 2.25, 4.5): the largest fractional part (.5) gets the one spare unit
-    assert allocate_rollouts(np.array([1.0, 1.0, 2.0]), 9, 1, 9).tolist() == [2, 2, 5]
+    assert neyman_allocation(np.array([1.0, 1.0, 2.0]), 9, 1, 9).tolist() == [2, 2, 5]
     # exact ties in fractional part: σ=(1,1), N=5 → 2.5 each, lower position wins
-    assert allocate_rollouts(np.array([1.0, 1.0]), 5, 1, 5).tolist() == [3, 2]
+    assert neyman_allocation(np.array([1.0, 1.0]), 5, 1, 5).tolist() == [3, 2]
 
 
 def test_allocation_respects_ceiling_and_floor() -> None:
-    n = allocate_rollouts(np.array([100.0, 1.0, 1.0, 1.0]), 20, 2, 8)
+    n = neyman_allocation(np.array([100.0, 1.0, 1.0, 1.0]), 20, 2, 8)
     assert n.tolist() == [8, 4, 4, 4]
     floors = np.array([4, 2, 2, 2])
     n = allocate_with_floors(np.array([0.01, 1.0, 1.0, 1.0]), 16, floors, 8)
@@ -101,7 +98,7 @@ def test_allocation_respects_ceiling_and_floor() -> None:
 @pytest.mark.parametrize("budget", [7, 33])
 def test_allocation_infeasible_budget_names_fix(budget: int) -> None:
     with pytest.raises(ValueError, match="n_min"):
-        allocate_rollouts(np.ones(4), budget, 2, 8)
+        neyman_allocation(np.ones(4), budget, 2, 8)
 
 
 sigmas = st.lists(st.one_of(st.just(0.0), st.floats(1e-4, 10.0, allow_nan=False)), min_size=1, max_size=40).map(
@@ -112,10 +109,10 @@ sigmas = st.lists(st.one_of(st.just(0.0), st.floats(1e-4, 10.0, allow_nan=False)
 def _check_allocation(sig: np.ndarray, n_min: int, n_max: int, frac: float, lo: np.ndarray) -> None:
     m = sig.size
     budget = int(round(m * n_min + frac * m * (n_max - n_min)))
-    n = allocate_rollouts(sig, budget, n_min, n_max)
+    n = neyman_allocation(sig, budget, n_min, n_max)
     assert n.sum() == budget
     assert n.min() >= n_min and n.max() <= n_max
-    assert np.array_equal(n, allocate_rollouts(sig.copy(), budget, n_min, n_max))  # deterministic
+    assert np.array_equal(n, neyman_allocation(sig.copy(), budget, n_min, n_max))  # deterministic
     # weak monotonicity in σ for equal floors: no pair with σ_i > σ_j and n_i < n_j
     assert not np.any((sig[:, None] > sig[None, :]) & (n[:, None] < n[None, :]))
     # mixed floors: Σ, per-prompt floors and ceiling
@@ -160,14 +157,14 @@ def test_allocation_proportional_when_no_bound_binds(sig: np.ndarray, per: int) 
     n_min, n_max = 1, 10_000
     if share.min() < n_min + 1:  # keep every bound slack
         return
-    n = allocate_rollouts(sig, budget, n_min, n_max)
+    n = neyman_allocation(sig, budget, n_min, n_max)
     assert np.all(np.abs(n - share) < 1.0)
     # monotone in σ: raising one σ never lowers its count
     bumped = sig.copy()
     bumped[0] *= 1.5
     share_b = budget * bumped / bumped.sum()
     if share_b.min() >= n_min + 1:
-        assert allocate_rollouts(bumped, budget, n_min, n_max)[0] >= n[0]
+        assert neyman_allocation(bumped, budget, n_min, n_max)[0] >= n[0]
 
 
 # ----------------------------------------------------------------------------------------------------- posterior
@@ -390,13 +387,6 @@ def test_paper_subsets_schedule_resets_posterior() -> None:
         CuresCurriculum(CuresConfig(batch_size=4, n=8, schedule="subsets", subset_sizes=[50, 40]), 100)
 
 
-def _roundtrip(state: dict) -> dict:
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
-
-
 @pytest.mark.parametrize(
     "params",
     [
@@ -410,7 +400,7 @@ def test_paper_state_dict_resume_is_exact(params: dict) -> None:
     a = build_curriculum("cures_online", params, 120)
     run_steps(a, FakeRolloutContext(rates, seed=0), 5)
     b = build_curriculum("cures_online", params, 120)
-    b.load_state_dict(_roundtrip(a.state_dict()))
+    b.load_state_dict(roundtrip_state(a.state_dict(), "torch"))
     out_a = run_steps(a, FakeRolloutContext(rates, seed=9, start_step=6), 100)
     out_b = run_steps(b, FakeRolloutContext(rates, seed=9, start_step=6), 100)
     for (ia, na), (ib, nb) in zip(out_a, out_b, strict=True):

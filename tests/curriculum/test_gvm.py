@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import pickle
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,18 +10,9 @@ import torch
 
 from verl_ext.curriculum import build_curriculum
 from verl_ext.curriculum.gvm import GVM, GVMConfig, allocate_rollouts, gvm_weights, sum_preserving_round
-from verl_ext.curriculum.testing import FakeRolloutContext
+from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state
 
 M = 8
-
-
-def _roundtrip(state: dict, via: str) -> dict:
-    if via == "pickle":
-        return pickle.loads(pickle.dumps(state))
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
 
 
 def _table(num: int = 40, seed: int = 0) -> dict[str, np.ndarray]:
@@ -116,7 +104,7 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
             a.run_step(ctx)
             ctx.new_step()
         b = GVM(GVMConfig(batch_size=M, n=8, seed=9), 100, pilot_table=table)
-        b.load_state_dict(_roundtrip(a.state_dict(), via))
+        b.load_state_dict(roundtrip_state(a.state_dict(), via))
         ctx_a, ctx_b = FakeRolloutContext(np.full(100, 0.5), seed=1), FakeRolloutContext(np.full(100, 0.5), seed=1)
         for _ in range(25):
             assert a.run_step(ctx_a) == b.run_step(ctx_b)

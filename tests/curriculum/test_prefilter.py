@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import io
 import json
-import pickle
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import torch
 
 from verl_ext.curriculum import build_curriculum
 from verl_ext.curriculum.prefilter import Prefilter, PrefilterConfig, prefilter_keep, summarize_prefilter
-from verl_ext.curriculum.testing import FakeRolloutContext
-
-
-def _roundtrip(state: dict, via: str) -> dict:
-    if via == "pickle":
-        return pickle.loads(pickle.dumps(state))
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=False)
+from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state
 
 
 def test_keep_rule_on_synthetic_counts() -> None:
@@ -86,7 +74,7 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
             a.run_step(ctx)
             ctx.new_step()
         b = Prefilter(PrefilterConfig(batch_size=7, n=2, seed=4), 40)
-        b.load_state_dict(_roundtrip(a.state_dict(), via))
+        b.load_state_dict(roundtrip_state(a.state_dict(), via))
         ctx_a, ctx_b = FakeRolloutContext(np.full(40, 0.5), seed=0), FakeRolloutContext(np.full(40, 0.5), seed=0)
         for _ in range(15):
             assert a.run_step(ctx_a) == b.run_step(ctx_b)

@@ -29,7 +29,7 @@ __all__ = [
     "GradNormMoments",
     "legacy_checkpoint_message",
     "subset_bounds",
-    "allocate_rollouts",
+    "neyman_allocation",
     "allocate_with_floors",
     "bernoulli_sigma",
     "log_weights",
@@ -169,7 +169,7 @@ def allocate_with_floors(sigma: np.ndarray, budget: int, lo: np.ndarray, n_max: 
     return n
 
 
-def allocate_rollouts(sigma: np.ndarray, budget: int, n_min: int, n_max: int) -> np.ndarray:
+def neyman_allocation(sigma: np.ndarray, budget: int, n_min: int, n_max: int) -> np.ndarray:
     """Neyman allocation with a common floor: :func:`allocate_with_floors` with ``lo_i = n_min``.
 
     Example (specs/cures.md §4): σ = (0.05, 0.3, 0.3, 0.35), N = 20, [2, 8] → (2, 6, 6, 6).

@@ -62,12 +62,7 @@ class DynamicSampling(PassSampling, Curriculum):
         used: set[int] = set()
         kept: list[Group] = []
         while len(kept) < m:
-            if log.rounds == cfg.max_gen_rounds:
-                ctx.release(kept)
-                raise log.error(
-                    "ds", ctx.step, len(kept), m,
-                    "Raise curriculum.max_gen_rounds or curriculum.k, or check the reward function.",
-                )  # fmt: skip
+            log.enforce_bound(ctx, kept, "ds", cfg.max_gen_rounds, len(kept), m, knob="k")
             candidates = draw_fresh(self.sampler, cfg.k * m, used)
             groups = ctx.generate(candidates, cfg.n)
             log.rounds += 1

@@ -9,27 +9,15 @@
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from verl_ext.curriculum.base import GenerationBudgetExceeded, Group
+from verl_ext.curriculum.base import GenerationBudgetExceeded, Group, RolloutContext
 from verl_ext.curriculum.sampler import PassSampler
 
-__all__ = ["RoundLog", "draw_fresh", "get_rng_state", "set_rng_state", "split_groups"]
-
-
-def get_rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    """A deep copy of the generator's bit-generator state (plain dict of ints; picklable)."""
-    return copy.deepcopy(rng.bit_generator.state)
-
-
-def set_rng_state(rng: np.random.Generator, state: Mapping[str, Any]) -> None:
-    """Restore :func:`get_rng_state` in place, so a :class:`PassSampler` sharing ``rng`` follows it."""
-    rng.bit_generator.state = copy.deepcopy(dict(state))
+__all__ = ["RoundLog", "draw_fresh", "split_groups"]
 
 
 def draw_fresh(sampler: PassSampler, k: int, used: set[int]) -> np.ndarray:
@@ -103,6 +91,17 @@ class RoundLog:
         self.all_correct += len(correct)
         self.all_wrong += len(wrong)
         return informative, correct + wrong
+
+    def enforce_bound(
+        self, ctx: RolloutContext, held: Sequence[Group], method: str, max_rounds: int, kept: int, m: int, knob: str
+    ) -> None:
+        """The bound of every online filter: at ``max_rounds`` rounds, release the ``held`` groups (nothing of the
+        step trains) and raise :meth:`error`, naming ``curriculum.max_gen_rounds`` and ``curriculum.<knob>``."""
+        if self.rounds < max_rounds:
+            return
+        ctx.release(held)
+        fix = f"Raise curriculum.max_gen_rounds or curriculum.{knob}, or check the reward function."
+        raise self.error(method, ctx.step, kept, m, fix)
 
     def error(self, method: str, step: int, kept: int, m: int, fix: str) -> GenerationBudgetExceeded:
         """The bound error naming step, kept/m, rounds, prompts and responses used, zero-variance counts, fix."""

@@ -26,8 +26,8 @@ from verl_ext.curriculum.base import (
     RolloutContext,
     register_curriculum,
 )
-from verl_ext.curriculum.filtering import RoundLog, draw_fresh, get_rng_state, set_rng_state
-from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.filtering import RoundLog, draw_fresh
+from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 
 __all__ = [
     "GresoConfig",
@@ -248,12 +248,7 @@ class Greso(Curriculum):
         kept: list[Group] = []
         size = cfg.rollout_batch
         while True:
-            if log.rounds == cfg.max_gen_rounds:
-                ctx.release(kept)
-                raise log.error(
-                    "greso", ctx.step, len(kept), m,
-                    "Raise curriculum.max_gen_rounds or curriculum.rollout_batch, or check the reward function.",
-                )  # fmt: skip
+            log.enforce_bound(ctx, kept, "greso", cfg.max_gen_rounds, len(kept), m, knob="rollout_batch")
             try:
                 pool = self._fill_pool(size, used, stats, ctx)
             except GenerationBudgetExceeded:

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
-from verl_ext.curriculum.filtering import get_rng_state, set_rng_state
-from verl_ext.curriculum.sampler import PassSampler
+from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 
 __all__ = ["PrefilterConfig", "Prefilter", "load_pref_table", "prefilter_keep", "summarize_prefilter"]
 

@@ -8,7 +8,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["PassSampler", "PassSampling"]
+__all__ = ["PassSampler", "PassSampling", "get_rng_state", "set_rng_state"]
+
+
+def get_rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    """A deep copy of the generator's bit-generator state (plain dict of ints; picklable)."""
+    return copy.deepcopy(rng.bit_generator.state)
+
+
+def set_rng_state(rng: np.random.Generator, state: Mapping[str, Any]) -> None:
+    """Restore :func:`get_rng_state` in place, so a :class:`PassSampler` sharing ``rng`` follows it."""
+    rng.bit_generator.state = copy.deepcopy(dict(state))
 
 
 class PassSampler:
@@ -106,11 +116,11 @@ class PassSampling:
 
     def pass_state(self) -> dict[str, Any]:
         """``{"rng": bit-generator state (deep copy), "sampler": pass state}``."""
-        return {"rng": copy.deepcopy(self.rng.bit_generator.state), "sampler": self.sampler.state_dict()}
+        return {"rng": get_rng_state(self.rng), "sampler": self.sampler.state_dict()}
 
     def load_pass_state(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`pass_state` in place (the sampler keeps sharing the restored generator)."""
-        self.rng.bit_generator.state = copy.deepcopy(dict(state["rng"]))
+        set_rng_state(self.rng, state["rng"])
         self.sampler.load_state_dict(state["sampler"])
 
     def state_dict(self) -> dict[str, Any]:

@@ -102,12 +102,7 @@ class Speed(PassSampling, Curriculum):
         counts = dict.fromkeys(("screened", "accepted", "continued", "flush_rounds", "cont_responses"), 0)
         # At least one round per step: the pipelined carry must be continued before it ages out.
         while len(done) < m or log.rounds == 0:
-            if log.rounds == cfg.max_gen_rounds:
-                ctx.release([it.group for it in acc + done])
-                raise log.error(
-                    "speed", step, len(done), m,
-                    "Raise curriculum.max_gen_rounds or curriculum.k, or check the reward function.",
-                )  # fmt: skip
+            log.enforce_bound(ctx, [it.group for it in acc + done], "speed", cfg.max_gen_rounds, len(done), m, knob="k")
             log.rounds += 1
             need = m - len(done)
             if cfg.mode == "exact" and len(acc) >= need:  # flush: continue only what is missing
