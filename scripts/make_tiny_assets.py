@@ -3,6 +3,7 @@
     python scripts/make_tiny_assets.py            # first run: a few minutes on 2 cores; later runs: instant
     python scripts/make_tiny_assets.py --steps 800 --hidden-size 64
     eval "$(python scripts/make_tiny_assets.py --shell | tail -n 3)"   # sets POLICY, TRAIN, VAL (the demo scripts)
+    python scripts/make_tiny_assets.py --shell --heldout 256   # VAL = 256 prompts held out from train, val and SFT
 
 Prints the paths of the Qwen2.5 tokenizer, the arithmetic-domain tokenizer, the warmed-up policy and the synthetic
 train/val parquet files, then the policy's measured success rates (temperature-1 sampling) per difficulty.
@@ -17,29 +18,39 @@ import logging
 import shlex
 import time
 
-from verl_ext.testing.assets import DemoSpec, build_demo_assets
+from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout
 
 
-def _parse() -> tuple[DemoSpec, str]:
+def _parse() -> tuple[DemoSpec, str, int]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for field in dataclasses.fields(DemoSpec):
         flag = "--" + field.name.replace("_", "-")
         parser.add_argument(flag, type=type(field.default), default=field.default, help=f"default {field.default}")
+    parser.add_argument(
+        "--heldout",
+        type=int,
+        default=0,
+        help="N > 0: VAL is a split of N prompts held out from train, val and warm-up (default: val)",
+    )
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     form.add_argument("--shell", action="store_true", help="print POLICY=, TRAIN=, VAL= lines for a shell's eval")
     args = vars(parser.parse_args())
-    as_json, as_shell = args.pop("json"), args.pop("shell")
+    as_json, as_shell, heldout = args.pop("json"), args.pop("shell"), args.pop("heldout")
     output = "json" if as_json else "shell" if as_shell else "text"
-    return DemoSpec(**args), output
+    if heldout < 0:
+        parser.error(f"--heldout {heldout}: must be >= 0 (0 keeps the spec's val split)")
+    return DemoSpec(**args), output, heldout
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    spec, output = _parse()
+    spec, output, heldout = _parse()
     start = time.perf_counter()
     assets = build_demo_assets(spec)
     out = {k: str(v) for k, v in dataclasses.asdict(assets).items() if k != "report"}
+    if heldout:
+        out["val"] = str(build_heldout(spec, heldout))
     out["report"] = assets.report
     out["wall_seconds"] = round(time.perf_counter() - start, 1)
     if output == "json":

@@ -125,7 +125,7 @@ def test_cli_prints_table_and_reads_wall_time(two_runs: dict[str, Path], tmp_pat
 
 
 def test_cli_rejects_malformed_run(tmp_path: Path, cli: ModuleType) -> None:
-    with pytest.raises(SystemExit, match="METHOD=PATH"):
+    with pytest.raises(SystemExit, match="METHOD@SEED=PATH"):
         cli.main(["--run", "no-equals-sign", "--out-dir", str(tmp_path)])
 
 

@@ -115,3 +115,23 @@ def build_demo_assets(spec: DemoSpec | None = None) -> DemoAssets:
     )
     report = json.loads((policy / EVAL_FILE).read_text())
     return DemoAssets(qwen_tok, arith_tok, policy, data_dir / "train.parquet", data_dir / "val.parquet", report)
+
+
+def build_heldout(spec: DemoSpec | None = None, n: int = 256, name: str = "heldout") -> Path:
+    """A validation split of ``n`` prompts held out from everything the demo policy saw; cached parquet path.
+
+    The split is drawn after ``spec``'s train, val and warm-up (SFT) splits with ``generate_splits``, which avoids their
+    expressions while a level has unused ones left (the one-digit levels 0 and 2 have only 100 expressions each, so
+    their prompts necessarily repeat warm-up ones; every other level is unseen). Levels are balanced as in the other
+    splits. ``spec``'s own splits, and so the cached policy, are unchanged.
+    """
+    spec = spec or DemoSpec()
+    if n < 1:
+        raise ValueError(f"held-out size n={n} must be >= 1")
+    key = spec_key({"kind": "demo-heldout", "n": n, "name": name, **asdict(spec)})
+
+    def _write(out: Path) -> None:
+        sizes = {"train": spec.n_train, "val": spec.n_val, "sft": spec.n_sft, name: n}
+        write_dataset(generate_splits(sizes, seed=spec.seed)[name], out / f"{name}.parquet")
+
+    return cached_build(cache_root() / f"{name}{n}-{key}", key, _write, {"n": n, **asdict(spec)}) / f"{name}.parquet"
