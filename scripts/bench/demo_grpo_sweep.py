@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""Screen the CPU demo's GRPO settings in seconds per step, outside verl: same policy, task, held-out split and update.
+
+Mirrors what `make demo` runs for uniform GRPO (configs/baseline/grpo_pcl.yaml): m prompts x n responses sampled at
+the rollout temperature (pure sampling), binary reward on the last boxed integer, advantage A = r - mean of the
+prompt's n rewards (no std; optional --std), seq-mean-token-mean policy-gradient loss, one AdamW step per batch
+(weight decay 0.01, gradient clipping 1.0: verl's actor defaults), then greedy accuracy on the held-out split
+(verl_ext.testing.assets.build_heldout, the demo's validation set). It is a screening tool: its step-0 accuracy equals
+verl's (0.566 on the default assets) but it is not the recipes' code path; confirm a choice with scripts/demo.sh.
+
+    python scripts/bench/demo_grpo_sweep.py --lr 1e-4 --steps 30          # one setting; prints one line per step
+    python scripts/bench/demo_grpo_sweep.py --lr 3e-4 --warmup-steps 600  # a weaker warm-up (its own cached policy)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+
+import pandas as pd
+import torch
+
+from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout
+from verl_ext.testing.warmup import _prompt_ids, boxed_int
+
+
+def _args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--steps", type=int, default=30)
+    p.add_argument("--m", type=int, default=16, help="prompts per step")
+    p.add_argument("--n", type=int, default=4, help="responses per prompt")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--max-response", type=int, default=24)
+    p.add_argument("--heldout", type=int, default=256)
+    p.add_argument("--val-every", type=int, default=10)
+    p.add_argument("--std", action="store_true", help="divide the advantage by the group's std (CurES's GRPO)")
+    p.add_argument("--warmup-steps", type=int, default=DemoSpec().steps, help="SFT steps of the demo policy")
+    p.add_argument("--seed", type=int, default=1)
+    return p.parse_args()
+
+
+def main() -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    a = _args()
+    torch.set_num_threads(1)
+    spec = DemoSpec(steps=a.warmup_steps)
+    assets = build_demo_assets(spec)
+    tok = AutoTokenizer.from_pretrained(str(assets.policy), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(assets.policy), local_files_only=True, dtype=torch.float32)
+    pool = pd.read_parquet(assets.train).to_dict("records")
+    val = pd.read_parquet(build_heldout(spec, a.heldout)).to_dict("records")
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
+    rng = random.Random(a.seed)
+    torch.manual_seed(a.seed)
+    pad, eos = tok.pad_token_id, tok.eos_token_id
+
+    def generate(prompts: list[list[int]], greedy: bool) -> tuple[torch.Tensor, torch.Tensor, int]:
+        width = max(len(x) for x in prompts)
+        ids = torch.tensor([[pad] * (width - len(x)) + x for x in prompts])
+        att = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in prompts])
+        kw = {"do_sample": False} if greedy else {"do_sample": True, "temperature": a.temperature, "top_k": 0}
+        with torch.no_grad():
+            out = model.generate(input_ids=ids, attention_mask=att, max_new_tokens=a.max_response, pad_token_id=pad,
+                                 eos_token_id=eos, **kw)  # fmt: skip
+        return att, out, width
+
+    def val_acc() -> tuple[float, dict[int, float]]:
+        model.eval()
+        hits: dict[int, list[float]] = {}
+        for s in range(0, len(val), 128):
+            rows = val[s : s + 128]
+            _, out, w = generate([_prompt_ids(tok, r) for r in rows], greedy=True)
+            for r, text in zip(rows, tok.batch_decode(out[:, w:], skip_special_tokens=True)):
+                ok = float(boxed_int(text) == int(r["reward_model"]["ground_truth"]))
+                hits.setdefault(int(r["extra_info"]["difficulty"]), []).append(ok)
+        flat = [h for v in hits.values() for h in v]
+        return sum(flat) / len(flat), {d: round(sum(v) / len(v), 2) for d, v in sorted(hits.items())}
+
+    acc, by_d = val_acc()
+    curve = {0: acc}
+    print(f"step 0 val {acc:.4f} by difficulty {by_d}", flush=True)
+    order, ptr, t0 = list(range(len(pool))), len(pool), time.time()
+    for step in range(1, a.steps + 1):
+        if ptr + a.m > len(order):
+            rng.shuffle(order)
+            ptr = 0
+        rows = [pool[i] for i in order[ptr : ptr + a.m]]
+        ptr += a.m
+        model.eval()
+        att, out, w = generate([_prompt_ids(tok, r) for r in rows for _ in range(a.n)], greedy=False)
+        texts = tok.batch_decode(out[:, w:], skip_special_tokens=True)
+        truths = [int(r["reward_model"]["ground_truth"]) for r in rows for _ in range(a.n)]
+        reward = torch.tensor([float(boxed_int(t) == g) for t, g in zip(texts, truths)]).view(a.m, a.n)
+        adv = reward - reward.mean(1, keepdim=True)
+        if a.std:
+            adv = adv / (reward.std(1, keepdim=True) + 1e-6)
+        resp = out[:, w:]
+        is_eos = resp == eos
+        last = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full((len(resp),), resp.shape[1] - 1))
+        mask = (torch.arange(resp.shape[1])[None] <= last[:, None]).float()  # response tokens up to the first eos
+        full = torch.cat([att, mask.long()], 1)
+        model.train()
+        logits = model(input_ids=out, attention_mask=full, position_ids=(full.cumsum(1) - 1).clamp(min=0)).logits
+        logp = torch.log_softmax(logits[:, w - 1 : -1].float(), -1).gather(-1, resp[..., None]).squeeze(-1)
+        loss = (-(adv.view(-1, 1) * logp * mask).sum(1) / mask.sum(1)).mean()  # seq-mean-token-mean
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        p = reward.mean(1)
+        line = f"step {step} train_acc {p.mean():.3f} eff {((p > 0) & (p < 1)).float().mean():.2f}"
+        line += f" {(time.time() - t0) / step:.2f} s/step"
+        if step % a.val_every == 0 or step == a.steps:
+            acc, by_d = val_acc()
+            curve[step] = acc
+            line += f" val {acc:.4f} by difficulty {by_d}"
+        print(line, flush=True)
+    print("RESULT " + json.dumps({"args": vars(a), "val": curve}))
+
+
+if __name__ == "__main__":
+    main()
