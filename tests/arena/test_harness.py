@@ -89,10 +89,10 @@ def test_needs_provide_data_fields_and_refuse_offline_tables(tmp_path):
     assert ada.reason is None and ada.params["difficulty_file"] == str(pool)
     sec = plan_curriculum("sec", CONFIGS, pool, 3, {})
     assert sec.params["arm_file"] == str(pool) and sec.params["arm_key"] == "extra_info.level"
-    # budget 30000 rollouts at m·n = 64, pilots of 4 x 3000 prompts: M = (30000 - 12000) // (3 x 64) = 93
+    # budget 30000 rollouts at m·n = 64, pilots of 4 x 3000 prompts: M = ceil((30000 - 12000) / (3 x 64)) = 94
     alg1 = plan_curriculum("cures_algorithm1", CONFIGS, pool, 3, {}, budget=(30000, 64), num_prompts=3000)
     assert alg1.params["sigma"] == "bernoulli" and alg1.attach_subsets and alg1.params["num_subsets"] == 3
-    assert alg1.params["steps_per_subset"] == 93 and any("gradient norms" in n for n in alg1.notes)
+    assert alg1.params["steps_per_subset"] == 94 and any("gradient norms" in n for n in alg1.notes)
     assert "release_table" in plan_curriculum("cures_release", CONFIGS, pool, 3, {}).reason
     assert "pilot_path" in plan_curriculum("gvm", CONFIGS, pool, 3, {}).reason
     assert "offline" in plan_curriculum("prefilter", CONFIGS, pool, 3, {}).reason

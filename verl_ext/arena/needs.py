@@ -9,7 +9,7 @@ fields is handled without a change here:
   and ``subset``;
 * ``subsets: data`` (per-prompt subset labels) → the simulator's subset labels, attached with
   ``set_subset_labels``; ``num_subsets`` set to their number;
-* ``steps_per_subset`` (a run of exactly T·M steps) → M = ⌊(B − pilot_n·P) / (T·m·n)⌋, so the T·M steps and the
+* ``steps_per_subset`` (a run of exactly T·M steps) → M = ⌈(B − pilot_n·P) / (T·m·n)⌉, so the T·M steps and the
   pilots of every subset spend the rollout budget B;
 * ``sigma: gradnorm`` (per-trajectory gradient norms, CurES Eq. 21) → **not providable** (the learner has no
   gradients): run as ``sigma: bernoulli`` and say so in the table;
@@ -133,11 +133,11 @@ def plan_curriculum(
         plan.notes.append(f"subsets = the simulator's {num_subsets} random subsets")
     subset_schedule = "subsets" in fields or params.get("schedule") == "subsets"
     if "steps_per_subset" in fields and subset_schedule and budget is not None:
-        # T·M steps spend the budget over all T subsets: M = ⌊(B − pilot_n·P) / (T·m·n)⌋ (pilots of every prompt
-        # of every subset included), at least 1
+        # T·M steps spend the budget over all T subsets: M = ⌈(B − pilot_n·P) / (T·m·n)⌉ (pilots of every prompt
+        # of every subset included; rounded up so the budget, not the end of Algorithm 1, ends the run), at least 1
         t = max(int(params.get("num_subsets", fields["num_subsets"].default if "num_subsets" in fields else 1)), 1)
         pilot = int(params.get("pilot_n", 0)) * num_prompts if "pilot_n" in fields else 0
-        params["steps_per_subset"] = max(1, (budget[0] - pilot) // (t * budget[1]))
+        params["steps_per_subset"] = max(1, -(-(budget[0] - pilot) // (t * budget[1])))
         plan.notes.append(
             f"steps_per_subset = {params['steps_per_subset']} (T*M steps and the pilots spend the budget over all T)"
         )

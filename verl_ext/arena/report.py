@@ -166,12 +166,13 @@ def plot(results: Sequence[RunResult], budget: int, out_dir: Path) -> list[Path]
     paths = []
     grid = np.linspace(0, budget, 200)
     fig, ax = plt.subplots(figsize=(9, 6))
-    for name, runs in by_name.items():
+    styles = ("-", "--", ":")  # matplotlib cycles 10 colours: the line style tells the 11th onwards apart
+    for k, (name, runs) in enumerate(by_name.items()):
         curves = []
         for r in runs:
             pos = np.searchsorted(np.asarray(r.rollouts), grid, side="right") - 1
             curves.append(np.asarray(r.accuracy)[pos])
-        ax.plot(grid, np.mean(curves, axis=0), label=name)
+        ax.plot(grid, np.mean(curves, axis=0), label=name, linestyle=styles[(k // 10) % 3])
     ax.set(xlabel="rollouts (responses generated)", ylabel="held-out accuracy (simulated learner)",
            title="accuracy vs rollouts, mean over seeds")  # fmt: skip
     ax.legend(fontsize=7, ncol=2)
@@ -180,12 +181,12 @@ def plot(results: Sequence[RunResult], budget: int, out_dir: Path) -> list[Path]
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 6))
-    for name, runs in by_name.items():
+    for k, (name, runs) in enumerate(by_name.items()):
         eff = np.asarray(runs[0].effective_ratio)
         if eff.size:
-            k = max(1, eff.size // 50)
-            smooth = np.convolve(eff, np.ones(k) / k, mode="valid")
-            ax.plot(np.arange(smooth.size) + k, smooth, label=name)
+            w = max(1, eff.size // 50)
+            smooth = np.convolve(eff, np.ones(w) / w, mode="valid")
+            ax.plot(np.arange(smooth.size) + w, smooth, label=name, linestyle=styles[(k // 10) % 3])
     ax.set(
         xlabel="step",
         ylabel="effective ratio (moving mean)",
