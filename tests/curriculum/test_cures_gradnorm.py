@@ -135,7 +135,7 @@ def test_extension_measure_reads_pilot_trajectories_in_reward_order_and_sleeps_t
         global_steps=7,
     )  # fmt: skip
     extension = ext.CuresGradNormExtension(chunk=3)
-    extension._trainer = trainer
+    extension._handle = trainer  # the ExtensionHandle fields measure uses
     groups = [Group("a", 0, np.array([1.0, 0.0, 1.0])), Group("b", 1, np.array([0.0, 0.0]))]
     out = extension.measure(groups)
     assert calls == ["sleep", "execute", "execute", "wake7"]  # 5 trajectories in chunks of 3

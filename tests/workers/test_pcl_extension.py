@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from verl_ext.curriculum.base import Group
 from verl_ext.curriculum.pcl import PclConfig, PclCurriculum, select_closest
+from verl_ext.curriculum.testing import FakeRolloutContext
 from verl_ext.trainer.extension import build_extension
 from verl_ext.workers.pcl_extension import DIGEST_FILE, VALUE_CHECKPOINT_DIR, PCLExtension
 from verl_ext.workers.prompts import PromptEncoder
@@ -70,7 +71,9 @@ class FakeValue:
         self.calls.append(("load", path))
 
 
-class FakeTrainer:
+class FakeHandle:
+    """The fields of ``ExtensionHandle`` PCL uses; ``global_steps`` settable, contexts from the fake rollout."""
+
     def __init__(self) -> None:
         self.config = OmegaConf.create(
             {"data": {"apply_chat_template_kwargs": {"marker": 999}},
@@ -82,8 +85,8 @@ class FakeTrainer:
         self.global_steps = 0
         self.curriculum = PclCurriculum(PclConfig(batch_size=M, n=4, seed=3, k=K, tau=0.5), num_prompts=POOL)
 
-    def _ensure_curriculum(self) -> PclCurriculum:
-        return self.curriculum
+    def new_context(self, scorer) -> FakeRolloutContext:
+        return FakeRolloutContext(np.full(POOL, 0.5), seed=0, value_fn=scorer, start_step=self.global_steps)
 
 
 def _index(ids: tuple[int, ...]) -> int:
@@ -91,8 +94,8 @@ def _index(ids: tuple[int, ...]) -> int:
 
 
 @pytest.fixture
-def setup() -> tuple[PCLExtension, FakeTrainer, FakeValue]:
-    ext, trainer, value = PCLExtension(), FakeTrainer(), FakeValue()
+def setup() -> tuple[PCLExtension, FakeHandle, FakeValue]:
+    ext, trainer, value = PCLExtension(), FakeHandle(), FakeValue()
     ext.attach(trainer, value)
     return ext, trainer, value
 

@@ -26,7 +26,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -43,7 +43,7 @@ from verl_ext.nested.controller import NestedController, build_nested
 from verl_ext.trainer.buffer import AllowListReplayBuffer
 from verl_ext.trainer.config import CurriculumSection, build_from_config, section_from_config
 from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
-from verl_ext.trainer.extension import TrainerExtension, build_extension
+from verl_ext.trainer.extension import ExtensionHandle, TrainerExtension, build_extension
 from verl_ext.trainer.metrics import (
     check_group_sizes,
     fold_generation_into_perf,
@@ -156,13 +156,33 @@ class CurriculumTrainerSync(PPOTrainerSync):
         super()._setup()  # ends with _load_checkpoint (which builds and restores the curriculum)
         self._ensure_curriculum()
         if self.extension is not None:
-            self.extension.setup(self)
+            self.extension.setup(self._extension_handle)
             if self._resumed_dir is not None:
-                self.extension.load(self, self._resumed_dir)
+                self.extension.load(self._extension_handle, self._resumed_dir)
+
+    @functools.cached_property
+    def _extension_handle(self) -> ExtensionHandle:
+        """The narrow view of this trainer an extension receives (after ``_setup``: pools and workers exist)."""
+        return ExtensionHandle(
+            config=self.config,
+            tokenizer=self.tokenizer,
+            train_dataset=self.train_dataset,
+            curriculum=self._ensure_curriculum(),
+            resource_pools=self.resource_pool_manager.resource_pool_dict,
+            actor_rollout_wg=self.actor_rollout_wg,
+            checkpoint_manager=self.checkpoint_manager,
+            new_context=self._new_context,
+            current_step=lambda: int(self.global_steps),
+        )
+
+    def _new_context(self, scorer: Callable[[np.ndarray], np.ndarray] | None) -> TQRolloutContext:
+        """A rollout context of the current step (the one factory: the step's and the extension's)."""
+        timeout_s = self.section.rollout_timeout_s
+        return TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases, timeout_s=timeout_s)
 
     def on_init_end(self) -> None:
         if self.extension is not None:
-            self.extension.on_init_end(self)
+            self.extension.on_init_end(self._extension_handle)
         super().on_init_end()
 
     # ------------------------------------------------------------------ the step
@@ -171,10 +191,9 @@ class CurriculumTrainerSync(PPOTrainerSync):
 
     def prepare_step(self) -> dict:
         scorer = self.extension.score if self.extension is not None else None
-        timeout_s = self.section.rollout_timeout_s
-        self._ctx = TQRolloutContext(self, scorer=scorer, aliases=self._group_aliases, timeout_s=timeout_s)
+        self._ctx = self._new_context(scorer)
         # verl's replay buffer waits for the committed groups in _step_once: same bound, same diagnostic
-        self.replay_buffer.bound_wait(timeout_s, describe=self._ctx.describe_pending)
+        self.replay_buffer.bound_wait(self.section.rollout_timeout_s, describe=self._ctx.describe_pending)
         curriculum = self._ensure_curriculum()
         # The state this step's choice is a function of (a resumed step must log what the uninterrupted run did).
         logger.info("curriculum step %d state %s", self.global_steps, state_digest(curriculum.state_dict()))
@@ -230,7 +249,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
             )
         )
         if self.extension is not None:
-            metrics.update(self.extension.after_step(self, trained))
+            metrics.update(self.extension.after_step(self._extension_handle, trained))
         return batch
 
     def _read_trained(self, batch: KVBatchMeta) -> tuple[list[Group], int]:
@@ -420,7 +439,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         torch.save(state, path + ".tmp")
         os.replace(path + ".tmp", path)
         if self.extension is not None:
-            self.extension.save(self, step_dir)
+            self.extension.save(self._extension_handle, step_dir)
         if self.nested is not None:
             self.nested.save(step_dir)
         with self._worker_retention_off():

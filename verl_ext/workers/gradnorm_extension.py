@@ -31,7 +31,7 @@ from verl_ext.curriculum.cures_algorithm1 import CuresAlgorithm1
 from verl_ext.workers.gradnorm_worker import build_gradnorm_batch, lm_head_gradnorm_on_worker, split_norms
 
 if TYPE_CHECKING:
-    from verl_ext.trainer.trainer import CurriculumTrainerSync
+    from verl_ext.trainer.extension import ExtensionHandle
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +70,21 @@ class CuresGradNormExtension:
 
     def __init__(self, chunk: int = 4096) -> None:
         self.chunk = int(chunk)  # trajectories read from TransferQueue and sent to the workers at a time
-        self._trainer: CurriculumTrainerSync | None = None
+        self._handle: ExtensionHandle | None = None
         self.last_seconds = 0.0
         self.last_trajectories = 0
 
-    def setup(self, trainer: CurriculumTrainerSync) -> None:
+    def setup(self, handle: ExtensionHandle) -> None:
         """Attach subset labels and, for ``sigma: gradnorm``, the producer; refuse engines it cannot run on."""
-        curriculum = trainer.curriculum
+        curriculum = handle.curriculum
         if not isinstance(curriculum, CuresAlgorithm1):
             raise TypeError(f"CuresGradNormExtension needs the cures_algorithm1 curriculum, got {type(curriculum)}")
-        self._trainer = trainer
+        self._handle = handle
         if curriculum.config.subsets == "data":
-            curriculum.set_subset_labels(subset_labels(list(trainer.train_dataset.dataframe["extra_info"])))
+            curriculum.set_subset_labels(subset_labels(list(handle.train_dataset.dataframe["extra_info"])))
         if curriculum.config.sigma != "gradnorm":
             return
-        actor = trainer.config.actor_rollout_ref.actor
+        actor = handle.config.actor_rollout_ref.actor
         strategy = str(actor.get("strategy", "fsdp"))
         if strategy not in ("fsdp", "fsdp2"):
             raise ValueError(
@@ -103,8 +103,8 @@ class CuresGradNormExtension:
 
     def measure(self, groups: Sequence[Group]) -> list[np.ndarray]:
         """Per pilot group, the LM-head gradient norm of each response (in the order of its rewards)."""
-        trainer = self._trainer
-        if trainer is None:
+        handle = self._handle
+        if handle is None:
             raise RuntimeError("CuresGradNormExtension.measure called before setup")
         t0 = time.perf_counter()
         uids = [g.handle for g in groups]
@@ -117,10 +117,10 @@ class CuresGradNormExtension:
                     "TransferQueue; were they released before the gradient norms were measured?"
                 )
         keys = [k for u in uids for k in keys_of[u]]
-        wg = trainer.actor_rollout_wg
-        temperature = float(trainer.config.actor_rollout_ref.rollout.temperature)
+        wg = handle.actor_rollout_wg
+        temperature = float(handle.config.actor_rollout_ref.rollout.temperature)
         parts: list[np.ndarray] = []
-        trainer.checkpoint_manager.sleep_replicas()
+        handle.checkpoint_manager.sleep_replicas()
         try:
             for start in range(0, len(keys), self.chunk):  # bounded driver memory (a subset's pilot is ~40k)
                 chunk = keys[start : start + self.chunk]
@@ -139,25 +139,25 @@ class CuresGradNormExtension:
                 out = wg.execute_with_func_generator(lm_head_gradnorm_on_worker, DataProto(batch=batch))
                 parts.append(np.asarray(out["gradnorm"], dtype=np.float64)[: len(chunk)])
         finally:
-            trainer.checkpoint_manager.update_weights(trainer.global_steps)
+            handle.checkpoint_manager.update_weights(handle.global_steps)
         norms = np.concatenate(parts)
         self.last_seconds = time.perf_counter() - t0
         self.last_trajectories = len(keys)
         logger.info("cures_algorithm1 step %d: gradient norms of %d pilot trajectories in %.1f s (mean %.4g)",
-                    trainer.global_steps, len(keys), self.last_seconds, float(norms.mean()))  # fmt: skip
+                    handle.global_steps, len(keys), self.last_seconds, float(norms.mean()))  # fmt: skip
         return split_norms(norms, [g.n for g in groups])
 
     # ------------------------------------------------------------------ the rest of the protocol: nothing to do
-    def load(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
+    def load(self, handle: ExtensionHandle, step_dir: str) -> None:
         """No state of its own: the pilot moments live in the curriculum's state."""
 
-    def save(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
+    def save(self, handle: ExtensionHandle, step_dir: str) -> None:
         """No state of its own."""
 
-    def on_init_end(self, trainer: CurriculumTrainerSync) -> None:
+    def on_init_end(self, handle: ExtensionHandle) -> None:
         """Nothing before the first weight push."""
 
-    def after_step(self, trainer: CurriculumTrainerSync, trained: Sequence[Group]) -> dict[str, float]:
+    def after_step(self, handle: ExtensionHandle, trained: Sequence[Group]) -> dict[str, float]:
         """No metrics beyond the curriculum's ``cures/gradnorm_*``."""
         return {}
 

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,7 +40,7 @@ from verl_ext.workers.value_worker import (
 )
 
 if TYPE_CHECKING:
-    from verl_ext.trainer.trainer import CurriculumTrainerSync
+    from verl_ext.trainer.extension import ExtensionHandle
 
 logger = logging.getLogger(__name__)
 
@@ -57,16 +57,16 @@ class PCLExtension:
     def __init__(self) -> None:
         self.value: ValueWorkerGroup | None = None
         self.encoder: PromptEncoder | None = None
-        self._trainer: CurriculumTrainerSync | None = None
+        self._handle: ExtensionHandle | None = None
 
     # ------------------------------------------------------------------ construction
-    def setup(self, trainer: CurriculumTrainerSync) -> None:
+    def setup(self, handle: ExtensionHandle) -> None:
         """Create and initialise the value worker group on the trainer's global resource pool."""
-        config = trainer.config
+        config = handle.config
         critic_cfg, head_activation = split_value_model_node(
             config.curriculum.get("value_model"), actor_model_path=config.actor_rollout_ref.model.path
         )
-        pools = trainer.resource_pool_manager.resource_pool_dict
+        pools = handle.resource_pools
         if "global_pool" not in pools:
             raise KeyError(f"no 'global_pool' in the trainer's resource pools {sorted(pools)}; PCL colocates there")
         worker_group = create_value_worker_group(
@@ -74,7 +74,7 @@ class PCLExtension:
         )
         head_init = config.curriculum.value_model.get("head_init_value", DEFAULT_HEAD_INIT_VALUE)
         value = ValueWorkerGroup(worker_group, head_activation, seed=int(config.curriculum.seed), head_init=head_init)
-        self.attach(trainer, value)
+        self.attach(handle, value)
         t0 = time.perf_counter()
         self.value.initialize()
         logger.info(
@@ -84,31 +84,31 @@ class PCLExtension:
             self.value.param_digest(),
         )
 
-    def attach(self, trainer: CurriculumTrainerSync, value: ValueWorkerGroup) -> None:
+    def attach(self, handle: ExtensionHandle, value: ValueWorkerGroup) -> None:
         """Bind an existing value group and the prompt encoder (``setup`` without creating workers; tests)."""
-        data = trainer.config.data
-        self._trainer = trainer
+        data = handle.config.data
+        self._handle = handle
         self.value = value
         self.encoder = PromptEncoder(
-            trainer.tokenizer,
-            trainer.train_dataset,
+            handle.tokenizer,
+            handle.train_dataset,
             chat_template_kwargs=data.get("apply_chat_template_kwargs", None),
-            chat_template=trainer.config.actor_rollout_ref.model.get("custom_chat_template", None),
+            chat_template=handle.config.actor_rollout_ref.model.get("custom_chat_template", None),
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
+    def save(self, handle: ExtensionHandle, step_dir: str) -> None:
         """Value model + optimizer into ``<step_dir>/pcl_value``, and the parameter digest next to them."""
         value = self._require()
         path = os.path.join(step_dir, VALUE_CHECKPOINT_DIR)
-        step = int(trainer.global_steps)
+        step = int(handle.global_steps)
         value.save(path, global_step=step)
         digest = value.param_digest()
         with open(os.path.join(path, DIGEST_FILE), "w") as f:
             json.dump({"sha256": digest, "global_step": step, "dp_size": value.dp_size}, f)
         logger.info("PCL value model saved to %s at step %d; parameter sha256 %s", path, step, digest)
 
-    def load(self, trainer: CurriculumTrainerSync, step_dir: str) -> None:
+    def load(self, handle: ExtensionHandle, step_dir: str) -> None:
         """Restore the value model written by :meth:`save` in the resumed step folder and verify it bit-exactly.
 
         Raises ``RuntimeError`` when the restored parameters' digest differs from the one recorded at save time
@@ -140,13 +140,13 @@ class PCLExtension:
         logger.info("PCL value model restored from %s; parameter sha256 %s (equal to the saved one)", path, digest)
 
     # ------------------------------------------------------------------ the loop
-    def on_init_end(self, trainer: CurriculumTrainerSync) -> None:
+    def on_init_end(self, handle: ExtensionHandle) -> None:
         """First selection with the untrained head (V^{π_-1}) unless a resumed state already holds one."""
-        curriculum = self._curriculum(trainer)
+        curriculum = self._curriculum(handle)
         if curriculum.pending is None:
-            self._select(trainer, curriculum)
+            self._select(handle, curriculum)
 
-    def after_step(self, trainer: CurriculumTrainerSync, trained: Sequence[Group]) -> dict[str, float]:
+    def after_step(self, handle: ExtensionHandle, trained: Sequence[Group]) -> dict[str, float]:
         """Train V on this step's (prompt, ȳ) pairs, then select step t+1's prompts (docs/pcl.md §6).
 
         Returns ``pcl/value/{loss,grad_norm}`` and ``pcl/time/{value_train_s,value_score_s}`` (with
@@ -154,7 +154,7 @@ class PCLExtension:
         ``pcl/select/*`` metrics are logged by the curriculum at the step that trains the selection. The step's
         targets (and rescored predictions) are added to its selection record.
         """
-        curriculum = self._curriculum(trainer)
+        curriculum = self._curriculum(handle)
         metrics: dict[str, float] = {}
         idx, ybar = value_targets(trained)
         rescore = bool(curriculum.config.rescore_trained) and idx.size > 0
@@ -168,7 +168,7 @@ class PCLExtension:
         if idx.size:
             metrics.update(self._require().train(self._encode(idx), ybar))
         else:
-            logger.warning("step %s trained no scored prompts; the value model is not updated", trainer.global_steps)
+            logger.warning("step %s trained no scored prompts; the value model is not updated", handle.global_steps)
         metrics["pcl/time/value_train_s"] = time.perf_counter() - t0
         if rescore:
             t0 = time.perf_counter()
@@ -176,8 +176,8 @@ class PCLExtension:
             rescore_s += time.perf_counter() - t0
             metrics["pcl/value/mse_after"] = mse_loss(after, ybar)
             metrics["pcl/time/value_rescore_s"] = rescore_s
-        curriculum.record_value_step(int(trainer.global_steps), idx, ybar, before, after)
-        metrics["pcl/time/value_score_s"] = self._select(trainer, curriculum)
+        curriculum.record_value_step(int(handle.global_steps), idx, ybar, before, after)
+        metrics["pcl/time/value_score_s"] = self._select(handle, curriculum)
         return metrics
 
     def score(self, indices: np.ndarray) -> np.ndarray:
@@ -185,11 +185,9 @@ class PCLExtension:
         return self._require().score(self._encode(np.asarray(indices, dtype=np.int64)))
 
     # ------------------------------------------------------------------ internals
-    def _select(self, trainer: CurriculumTrainerSync, curriculum: PclCurriculum) -> float:
-        from verl_ext.trainer.context import TQRolloutContext
-
+    def _select(self, handle: ExtensionHandle, curriculum: PclCurriculum) -> float:
         t0 = time.perf_counter()
-        curriculum.select_next(TQRolloutContext(trainer, scorer=self.score))
+        curriculum.select_next(handle.new_context(self.score))
         return time.perf_counter() - t0
 
     def _encode(self, indices: np.ndarray) -> list[list[int]]:
@@ -203,8 +201,8 @@ class PCLExtension:
         return self.value
 
     @staticmethod
-    def _curriculum(trainer: Any) -> PclCurriculum:
-        curriculum = trainer._ensure_curriculum()
+    def _curriculum(handle: ExtensionHandle) -> PclCurriculum:
+        curriculum = handle.curriculum
         if not isinstance(curriculum, PclCurriculum):
             raise TypeError(f"the PCL extension needs curriculum.name=pcl, got {type(curriculum).__name__}")
         return curriculum
