@@ -7,7 +7,7 @@
 # Knobs (environment): DRY_RUN=1 composes, validates (no file checks) and prints the config (no Ray, no GPU);
 # FORCE=1 allows a dirty git tree; SEED, NNODES, GPUS_PER_NODE, LOGGER; DATA_DIR, MODEL_DIR, CKPT_DIR (read by the
 # configs; relative values are taken from the repository root and made absolute); VENV, PYTHON.
-# Under $CKPT_DIR/<project>/<experiment>/: checkpoints, launch/ (resolved config, provenance, console log),
+# Under $CKPT_DIR/<project>/<experiment>/: checkpoints, provenance.json (-<n> on resume), launch/ (console log),
 # tensorboard/ (TENSORBOARD_DIR) and metrics.jsonl (verl's file logger, VERL_FILE_LOGGER_PATH).
 set -euo pipefail
 
@@ -52,18 +52,12 @@ else
     "$CONFIG_FILE")
   EXPERIMENT_OVERRIDE=("experiment=${TARGET}")
 fi
-ENTRY=recipes/${RECIPE}/main_${RECIPE}.py
-if [[ ! -f $ENTRY ]]; then
-  echo "error: recipe '${RECIPE}' has no entry point $ENTRY" >&2
+# One entry point serves every training recipe; the recipe (the experiment's run.recipe) names its primary config.
+if [[ ! -f configs/${RECIPE}.yaml ]]; then
+  echo "error: recipe '${RECIPE}' has no primary config configs/${RECIPE}.yaml" >&2
   exit 2
 fi
-# A recipe whose main is not a Hydra trainer entry (prefilter's is the offline pi_0 pass) trains through the grpo
-# entry with its own primary config.
-if grep -q "hydra.main" "$ENTRY"; then
-  module=(-m "recipes.${RECIPE}.main_${RECIPE}")
-else
-  module=(-m recipes.grpo.main_grpo --config-name "$RECIPE")
-fi
+module=(-m recipes.main "--config-name=${RECIPE}")
 
 overrides=(
   "${EXPERIMENT_OVERRIDE[@]}"
@@ -80,14 +74,14 @@ if [[ $DRY_RUN == 1 ]]; then
   exec "${preflight[@]}" --dry-run "${overrides[@]}" "$@"
 fi
 
-# Provenance: refuse a dirty tree (results must name a commit), then log config, commit and verl version.
-GIT_COMMIT=${GIT_COMMIT:-$(git rev-parse HEAD 2>/dev/null || echo unknown)}
+# Results must name a commit: refuse a dirty tree unless FORCE=1. The run's provenance (commit, git_dirty, versions,
+# command line, resolved config, dataset metadata) is written once, by the entry point (verl_ext.provenance), to
+# <trainer.default_local_dir>/provenance.json (provenance-<n>.json for a resume).
 if git rev-parse --git-dir >/dev/null 2>&1 && [[ -n $(git status --porcelain --untracked-files=no) ]]; then
   if [[ $FORCE != 1 ]]; then
-    echo "error: the git tree has uncommitted changes; commit them or rerun with FORCE=1 (logged as dirty)" >&2
+    echo "error: the git tree has uncommitted changes; commit them or rerun with FORCE=1 (recorded as git_dirty)" >&2
     exit 3
   fi
-  GIT_COMMIT="${GIT_COMMIT}-dirty"
 fi
 RESOLVED=$(mktemp)
 trap 'rm -f "$RESOLVED"' EXIT
@@ -98,7 +92,6 @@ RUN_DIR=$("$PYTHON" -c 'import sys; from omegaconf import OmegaConf; print(Omega
 RUN_DIR=$(absolute "$RUN_DIR")
 mkdir -p "$RUN_DIR/launch"
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-cp "$RESOLVED" "$RUN_DIR/launch/config_${STAMP}.yaml"
 
 # Logs next to the checkpoints. verl's TensorBoard and file loggers read these variables inside Ray actors, which do
 # not inherit this shell's environment on a running cluster: pass them through verl's ray_init runtime_env.
@@ -109,17 +102,7 @@ cmd+=(
   "++ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH=${VERL_FILE_LOGGER_PATH}"
 )
 CONSOLE_LOG=$RUN_DIR/launch/console_${STAMP}.log
-{
-  echo "time: ${STAMP}"
-  echo "git_commit: ${GIT_COMMIT}"
-  echo "verl_version: $("$PYTHON" -c 'import importlib.metadata as m; print(m.version("verl"))')"
-  echo "host: $(hostname)"
-  echo "console_log: ${CONSOLE_LOG}"
-  echo "tensorboard_dir: ${TENSORBOARD_DIR}"
-  echo "file_logger: ${VERL_FILE_LOGGER_PATH}"
-  printf 'command:'; printf ' %q' "${cmd[@]}"; echo
-} >"$RUN_DIR/launch/provenance_${STAMP}.txt"
-echo "run dir: $RUN_DIR (config, provenance and console log in $RUN_DIR/launch/)" >&2
+echo "run dir: $RUN_DIR (provenance.json; console log in $RUN_DIR/launch/)" >&2
 rm -f "$RESOLVED"
 trap - EXIT
 exec > >(tee -a "$CONSOLE_LOG") 2>&1

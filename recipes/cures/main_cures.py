@@ -1,16 +1,1 @@
-"""Hydra entry point of the `cures` recipe: verl 0.9.1's V1 sync trainer driven by the `curriculum` section
-of `configs/cures.yaml` (see recipes/cures/README.md). The config is validated before Ray starts."""
-
-import hydra
-from omegaconf import DictConfig
-
-from verl_ext.trainer.runner import run
-
-
-@hydra.main(config_path="../../configs", config_name="cures", version_base=None)
-def main(config: DictConfig) -> None:
-    run(config)
-
-
-if __name__ == "__main__":
-    main()
+from recipes.main import alias; alias(__name__, "cures")  # noqa: E702, I001  # fmt: skip

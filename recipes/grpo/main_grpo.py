@@ -1,16 +1,1 @@
-"""Hydra entry point of the `grpo` recipe: verl 0.9.1's V1 sync trainer driven by the `curriculum` section
-of `configs/grpo.yaml` (see recipes/grpo/README.md). The config is validated before Ray starts."""
-
-import hydra
-from omegaconf import DictConfig
-
-from verl_ext.trainer.runner import run
-
-
-@hydra.main(config_path="../../configs", config_name="grpo", version_base=None)
-def main(config: DictConfig) -> None:
-    run(config)
-
-
-if __name__ == "__main__":
-    main()
+from recipes.main import alias; alias(__name__, "grpo")  # noqa: E702, I001  # fmt: skip

@@ -25,7 +25,7 @@ EXPERIMENT=${TABLE}/${MODEL}_prefilter
 if [[ $STAGE == filter ]]; then
   DATA_DIR=${DATA_DIR:-data/prepared}
   MODEL_DIR=${MODEL_DIR:-models}
-  filter_cmd=(python -m recipes.prefilter.main_prefilter --backend vllm
+  filter_cmd=(python -m recipes.prefilter.filter_pass --backend vllm
     --data "${DATA_DIR}/${TEMPLATE}/${DATASET}/train.parquet" --model "${MODEL_DIR}/${HF_ID}"
     --n-pre 16 --p-low 0 --p-high 1 --temperature 1.0 --top-p 1.0 --top-k -1 --max-new-tokens "$MAX_NEW_TOKENS"
     --seed "$SEED" --out-dir "${DATA_DIR}/${TEMPLATE}/${DATASET}/prefilter/${MODEL}")

@@ -70,7 +70,7 @@ def test_empty_output_refused(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cli_tiny_model_rerun_byte_identical(tmp_path: Path, stopping_model: Path, use_hash_scorer: None) -> None:
-    from recipes.prefilter.main_prefilter import main
+    from recipes.prefilter.filter_pass import main
 
     src = write_prompts(tmp_path / "train.parquet", 6)
     argv = ["--data", str(src), "--model", str(stopping_model), "--backend", "hf", "--n-pre", "4", "--max-new-tokens",

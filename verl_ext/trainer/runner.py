@@ -1,4 +1,4 @@
-"""Our TaskRunner and the entry function every recipe's ``main_<method>.py`` calls.
+"""Our TaskRunner and the entry function the recipes' entry point (``python -m recipes.main``) calls.
 
 verl's ``TaskRunnerV1`` is a Ray actor class and cannot be subclassed, so this runner repeats its few lines
 of wiring (TransferQueue, agent-loop manager) around :class:`CurriculumTrainerSync` and is handed to verl's
@@ -13,7 +13,7 @@ import os
 import ray
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["CurriculumTaskRunner", "run", "validate"]
+__all__ = ["CurriculumTaskRunner", "record_provenance", "run", "validate"]
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,26 @@ def validate(config: DictConfig, dry_run: bool = False) -> None:
         split_value_model_node(value_model, config.actor_rollout_ref.model.path)
 
 
+def record_provenance(config: DictConfig) -> str:
+    """Write the run's provenance (``verl_ext.provenance``) to ``<trainer.default_local_dir>/provenance.json``.
+
+    A resumed run (or any later start into the same folder) writes ``provenance-<n>.json``; the first record is
+    kept. The record holds the commit and dirty flag, package versions, the command line, the resolved config and
+    the ``<split>.meta.json`` of the train / validation files. Returns the path written."""
+    from verl_ext.provenance import build_provenance, write_provenance
+
+    record = build_provenance(
+        "train",
+        config=config,
+        data_files={"train": config.data.get("train_files"), "val": config.data.get("val_files")},
+    )
+    return str(write_provenance(config.trainer.default_local_dir, record))
+
+
 def run(config: DictConfig) -> None:
-    """Validate, then train with verl's ``run_ppo`` and our runner."""
+    """Validate, write the run's provenance, then train with verl's ``run_ppo`` and our runner."""
     from verl.trainer.main_ppo import run_ppo
 
     validate(config)
+    record_provenance(config)
     run_ppo(config, task_runner_class=CurriculumTaskRunner)

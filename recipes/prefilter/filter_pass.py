@@ -1,11 +1,11 @@
-"""Pre-filter's recipe entry (PCL App. F.3; docs/methods/prefilter.md): the OFFLINE filtering command, not a trainer.
+"""Pre-filter's offline filtering pass (PCL App. F.3; docs/methods/prefilter.md): samples from π_0, not a trainer.
 
-    python -m recipes.prefilter.main_prefilter --data <train.parquet> --model <dir> --backend vllm --n-pre 16 \
+    python -m recipes.prefilter.filter_pass --data <train.parquet> --model <dir> --backend vllm --n-pre 16 \
         --p-low 0 --p-high 1 --temperature 1.0 --top-p 1.0 --top-k -1 --max-new-tokens 4096 --seed 1 --out-dir <dir>
 
 Writes ``<stem>.prefilter.parquet``, ``<stem>.pref.parquet`` and ``<stem>.prefilter_report.json``
-(``verl_ext.pilot.prefilter_pass``). Training then runs the grpo entry on the filtered file with the prefilter
-config: ``python -m recipes.grpo.main_grpo --config-name prefilter data.train_files=<stem>.prefilter.parquet``.
+(``verl_ext.pilot.prefilter_pass``). Training then runs the recipes' entry on the filtered file with the prefilter
+config: ``python -m recipes.main --config-name=prefilter data.train_files=<stem>.prefilter.parquet``.
 GPU sampling uses vLLM's offline API (``verl_ext.pilot.cli``), not verl's ``main_generation_server``.
 """
 
