@@ -14,7 +14,7 @@ from verl_ext.arena.report import auc, calibration, render, write_outputs
 def _run(name: str, seed: int, acc_end: float, calib: np.ndarray | None = None) -> RunResult:
     return RunResult(
         name, seed, rollouts=[0, 10, 30], accuracy=[0.5, 0.6, acc_end], effective_ratio=[0.5, 0.7],
-        wasted=[0.5, 0.3], screened=[0.0, 0.0], select_ms=[1.0, 3.0], calib=calib,
+        wasted=[0.5, 0.3], screened=[0.0, 0.6], select_ms=[1.0, 3.0], calib=calib,
         health={"unseen": 0.9, "seen_lt_0.05": 0.1, "seen_between": 0.8, "seen_gt_0.95": 0.1, "coverage": 0.1},
         stop="budget: ...",
     )  # fmt: skip
@@ -45,6 +45,7 @@ def test_table_mean_sd_order_and_not_run(tmp_path):
     line_a = next(line for line in text.splitlines() if line.startswith("| a |"))
     assert "0.600 ± 0.141" in line_a  # final acc: mean 0.6, sd (ddof=1) 0.1414
     assert "2.00 ± 0.00" in line_a  # selection ms: mean of 1 and 3 in each run
+    assert summary["a"]["screened"] == pytest.approx([0.4, 0.4])  # (0 x 10 + 0.6 x 20) / 30 rollouts
     assert text.index("| b |") < text.index("| a |")  # sorted by AUC, b first
     assert "- c: needs a table" in text
     line_b_health = [line for line in text.splitlines() if line.startswith("| b |")][1]

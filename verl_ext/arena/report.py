@@ -6,7 +6,8 @@ Columns, per curriculum, each a mean ± sd over seeds of a per-run figure:
 * ``AUC``: (1/B)·∫₀ᴮ acc(r) dr over rollouts r, acc piecewise constant between steps and held after the last one;
 * ``eff ratio``: mean over steps of the share of trained groups with 0 < successes < n;
 * ``wasted``: mean over steps of the share of trained responses in zero-advantage groups;
-* ``screened``: mean over steps of the share of generated responses not trained (screening, probes, pilots);
+* ``screened``: share of all generated responses not trained (screening, probes, pilots; steps weighted by their
+  rollouts);
 * ``sel ms``: mean selection + observe time per step (generation excluded);
 * ``steps`` and ``rollouts``: applied steps and rollouts spent.
 
@@ -64,6 +65,12 @@ def _ms(values: Sequence[float], digits: int = 3) -> str:
     return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
 
 
+def _weighted(shares: Sequence[float], weights: np.ndarray) -> float:
+    """Σ share_k·w_k / Σ w_k (a per-step share weighted by the step's rollouts); NaN without steps."""
+    w = np.asarray(weights, dtype=np.float64)
+    return float(np.dot(shares, w) / w.sum()) if len(shares) and w.sum() > 0 else math.nan
+
+
 def summarize(results: Sequence[RunResult], budget: int) -> dict[str, dict[str, list[float]]]:
     """Per curriculum, each column's per-seed values (see the module docstring), in first-appearance order."""
     out: dict[str, dict[str, list[float]]] = {}
@@ -75,7 +82,7 @@ def summarize(results: Sequence[RunResult], budget: int) -> dict[str, dict[str, 
             "AUC": auc(r.rollouts, r.accuracy, budget),
             "eff ratio": float(np.mean(r.effective_ratio)) if r.effective_ratio else math.nan,
             "wasted": float(np.mean(r.wasted)) if r.wasted else math.nan,
-            "screened": float(np.mean(r.screened)) if r.screened else math.nan,
+            "screened": _weighted(r.screened, np.diff(r.rollouts)),
             "sel ms": float(np.mean(r.select_ms)) if r.select_ms else math.nan,
             "steps": float(len(r.rollouts) - 1),
             "rollouts": float(r.rollouts[-1]),
