@@ -32,12 +32,13 @@ _REAL_FIELD_OVERRIDES = {
 
 
 def entry_for(name: str, repo: Path) -> tuple[str, list[str]]:
-    """The entry module and the extra overrides of curriculum ``name``: its own recipe when ``recipes/<name>`` has a
-    Hydra entry point, the recipe of its family prefix (``cures_online`` → ``recipes.cures``), else the generic
-    ``recipes.grpo.main_grpo``; always with ``curriculum=<name>``."""
+    """The entry module and the extra overrides of curriculum ``name``: its own recipe when there is a training
+    recipe of that name (``recipes/<name>/main_<name>.py`` and ``configs/<name>.yaml``), else the recipe of its family
+    prefix (``cures_online`` → ``recipes.cures``), else the generic ``recipes.grpo.main_grpo``; always with
+    ``curriculum=<name>``."""
     for recipe in (name, name.split("_")[0]):
         main = repo / "recipes" / recipe / f"main_{recipe}.py"
-        if main.is_file() and "hydra.main" in main.read_text():
+        if main.is_file() and (repo / "configs" / f"{recipe}.yaml").is_file():
             return f"recipes.{recipe}.main_{recipe}", [f"curriculum={name}"]
     return "recipes.grpo.main_grpo", [f"curriculum={name}"]
 
