@@ -1,4 +1,4 @@
-"""Filtering cost of PCL vs rollout screening (specs/pcl.md §10: 12.1x / 16.9x at k·m = 2048 on 8 A100s).
+"""Filtering cost of PCL vs rollout screening (the PCL paper reports 12.1x / 16.9x at k·m = 2048 on 8 A100s).
 
 Same model, same k·m candidate prompts, CPU:
   (a) PCL: one forward pass of the value model (token-classification head, num_labels=1, value at the last prompt

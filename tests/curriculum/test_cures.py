@@ -122,7 +122,7 @@ def _check_allocation(sig: np.ndarray, n_min: int, n_max: int, frac: float, lo: 
 
 
 def test_allocation_random_cases() -> None:
-    """3,000 seeded random cases: zero σ, ties, heavy tails, mixed floors (spec §10.1 asks for >= 2,000)."""
+    """3,000 seeded random cases: zero σ, ties, heavy tails, mixed floors."""
     rng = np.random.default_rng(2024)
     for _ in range(3000):
         m = int(rng.integers(1, 64))

@@ -1,4 +1,4 @@
-"""Dynamic Sampling (specs/baselines.md §3) against the seeded fake rollout context."""
+"""Dynamic Sampling (docs/methods/ds.md) against the seeded fake rollout context."""
 
 from __future__ import annotations
 

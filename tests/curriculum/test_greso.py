@@ -1,4 +1,4 @@
-"""GRESO (specs/baselines.md §5): skip rule, B update, p adaptation, history, bound, state round trip."""
+"""GRESO (GRESO Alg. 1; docs/methods/greso.md): skip rule, B update, p adaptation, history, bound, state round trip."""
 
 from __future__ import annotations
 

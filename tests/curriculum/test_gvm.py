@@ -1,4 +1,4 @@
-"""GVM (specs/baselines.md §6): weights, sum-preserving allocation, the selector, and the embedding grad norm."""
+"""GVM (docs/methods/gvm.md): weights, sum-preserving allocation, the selector, and the embedding grad norm."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pre-filter rule, report summary and the uniform training curriculum (specs/baselines.md §2)."""
+"""Pre-filter rule, report summary and the uniform training curriculum (docs/methods/prefilter.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Probe (threshold-downsampling) selector (specs/pcl.md §4, specs/baselines.md)."""
+"""Probe (threshold-downsampling) selector (docs/methods/probe.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PassSampler: seeded per-pass permutation and the pass-end rule (specs/pcl.md §3 step 1)."""
+"""PassSampler: seeded per-pass permutation and the pass-end rule (PCL Alg. 1 step 1; docs/pcl.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEED exact and pipelined (specs/baselines.md §4) against the seeded fake rollout context."""
+"""SPEED exact and pipelined (docs/methods/speed.md) against the seeded fake rollout context."""
 
 from __future__ import annotations
 

@@ -129,7 +129,7 @@ def test_verl_hook_signatures_we_override_are_pinned():
 
 
 def test_grpo_advantage_acceptance_numbers():
-    """specs/baselines.md §1 acceptance (3) on verl's own estimator."""
+    """GRPO advantage acceptance numbers (docs/methods/grpo.md) on verl's own estimator."""
     from verl.trainer.ppo.core_algos import compute_grpo_outcome_advantage
 
     def adv(rewards, groups, norm):
@@ -149,7 +149,7 @@ def test_grpo_advantage_acceptance_numbers():
 
 
 def test_optimizer_steps_per_step():
-    """specs/baselines.md §1 acceptance (2): grpo_pcl -> 1, grpo_cures -> 4; padding rounds up."""
+    """Optimizer steps per step (docs/methods/grpo.md): grpo_pcl -> 1, grpo_cures -> 4; padding rounds up."""
     from verl_ext.trainer.metrics import optimizer_steps
 
     assert optimizer_steps(512 * 16, 512, 16, 1) == 1
@@ -177,7 +177,7 @@ def test_singleton_groups_never_reach_a_group_advantage():
         check_group_sizes({"a": 2, "b": 1}, "grpo", "cures", allow_singletons=False)
     with pytest.raises(ValueError, match="rloo"):
         check_group_sizes({"a": 1}, "rloo", "uniform", allow_singletons=False)
-    check_group_sizes({"a": 1}, "grpo", "gvm", allow_singletons=True)  # GVM keeps n_x = 1 (baselines.md §6)
+    check_group_sizes({"a": 1}, "grpo", "gvm", allow_singletons=True)  # GVM keeps n_x = 1 (docs/methods/gvm.md)
     check_group_sizes({"a": 1}, "reinforce_plus_plus", "uniform", allow_singletons=False)  # batch baseline
 
 

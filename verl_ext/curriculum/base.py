@@ -1,4 +1,4 @@
-"""The one Curriculum interface (DESIGN.md §2) and the rollout context it drives.
+"""The one Curriculum interface (docs/verl_hooks.md, docs/metrics.md) and the rollout context it drives.
 
 A curriculum never imports verl or Ray. Each training step the trainer hands it a :class:`RolloutContext`
 and calls :meth:`Curriculum.run_step`; the curriculum decides which prompts (dataset indices, i.e.

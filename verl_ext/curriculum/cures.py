@@ -36,7 +36,7 @@ __all__ = [
     "sampling_probs",
 ]
 
-# Smallest τ for which exp((sqrt(p(1-p)) - 0.5)/τ) >= exp(-500) stays a normal float64 (specs/cures.md §4).
+# Smallest τ for which exp((sqrt(p(1-p)) - 0.5)/τ) >= exp(-500) stays a normal float64 (docs/cures.md).
 MIN_TAU = 1e-3
 
 
@@ -74,7 +74,7 @@ def sampling_probs(p_hat: np.ndarray, tau: float) -> np.ndarray:
 
 
 def bernoulli_sigma(alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """σ = sqrt(E[p(1−p)]) under Beta(α, β) = ``sqrt(αβ/((α+β)(α+β+1)))`` (specs/cures.md §4 ``bernoulli``).
+    """σ = sqrt(E[p(1−p)]) under Beta(α, β) = ``sqrt(αβ/((α+β)(α+β+1)))`` (Bernoulli σ; docs/cures.md).
 
     Beta(1,1) → 0.408248; never 0 for α, β > 0.
     """
@@ -119,7 +119,7 @@ def _water_level(sigma: np.ndarray, budget: int, lo: np.ndarray, n_max: int) -> 
 
 
 def allocate_with_floors(sigma: np.ndarray, budget: int, lo: np.ndarray, n_max: int) -> np.ndarray:
-    """Neyman allocation (CurES Eq. 20) with per-prompt floors: specs/cures.md §4 "Allocation".
+    """Neyman allocation (CurES Eq. 20) with per-prompt floors (docs/cures.md).
 
     1. all σ = 0 → σ = 1; else σ_i ← max(σ_i, 1e-6·max σ);
     2. water-filling x_i = clip(c·σ_i, lo_i, n_max) with Σ x_i = budget;
@@ -172,7 +172,7 @@ def allocate_with_floors(sigma: np.ndarray, budget: int, lo: np.ndarray, n_max: 
 def neyman_allocation(sigma: np.ndarray, budget: int, n_min: int, n_max: int) -> np.ndarray:
     """Neyman allocation with a common floor: :func:`allocate_with_floors` with ``lo_i = n_min``.
 
-    Example (specs/cures.md §4): σ = (0.05, 0.3, 0.3, 0.35), N = 20, [2, 8] → (2, 6, 6, 6).
+    Example (docs/cures.md): σ = (0.05, 0.3, 0.3, 0.35), N = 20, [2, 8] → (2, 6, 6, 6).
 
     Raises:
         ValueError: ``budget`` outside ``[m·n_min, m·n_max]`` or ``n_min > n_max``; the message names the fix.
@@ -192,7 +192,7 @@ def neyman_allocation(sigma: np.ndarray, budget: int, n_min: int, n_max: int) ->
 
 
 class BetaPosterior:
-    """Per-prompt Beta(α, β) accuracy posterior with forgetting (CurES Eq. 22–24; specs/cures.md §4 "Observe").
+    """Per-prompt Beta(α, β) accuracy posterior with forgetting (CurES Eq. 22–24; docs/cures.md).
 
     On a visit with s successes of n: ``α ← α0 + λ(α − α0) + s``, ``β ← β0 + λ(β − β0) + n − s`` (λ = ``forget``
     shrinks old evidence toward the prior, never the prior itself). Arrays are float64, shape ``(P,)``.
@@ -280,7 +280,7 @@ class BetaPosterior:
 
 
 class GradNormMoments:
-    """Per-prompt gradient-norm moments for the ``gradnorm`` σ (CurES Eq. 21; specs/cures.md §4 "σ").
+    """Per-prompt gradient-norm moments for the ``gradnorm`` σ (CurES Eq. 21; docs/cures.md).
 
     For each prompt, from its last measured visit: mean and mean square of the per-trajectory norms of correct
     (M1c, M2c) and wrong (M1w, M2w) responses, float32, NaN when that class was absent. Global running sums per

@@ -129,7 +129,7 @@ def load_release_table(path: str) -> dict[str, np.ndarray]:
 
 @dataclasses.dataclass
 class CuresReleaseConfig(CurriculumConfig):
-    """``cures_release`` options (specs of the released scripts; docs/cures.md).
+    """``cures_release`` options (the authors' released scripts; docs/cures.md).
 
     Attributes:
         release_table: .npz or .parquet with columns ``index, k, sigma`` (the stage-0 output of this subset).

@@ -1,4 +1,4 @@
-"""Dynamic Sampling (DAPO, arXiv 2503.14476) as PCL ran it (PCL Alg. 4; specs/baselines.md §3).
+"""Dynamic Sampling (DAPO, arXiv 2503.14476) as PCL ran it (PCL Alg. 4; docs/methods/ds.md).
 
 Each round rolls out k·m fresh prompts × n responses, keeps the informative groups (0 < p̂ < 1) and releases
 the rest, until at least m are kept; m of the kept groups are chosen at random and trained, the surplus is

@@ -1,4 +1,4 @@
-"""Pieces shared by the online filters DS, SPEED and GRESO (specs/baselines.md §0, §3-§5).
+"""Pieces shared by the online filters DS, SPEED and GRESO (PCL Algs. 4-5; docs/methods/ds.md, speed.md, greso.md).
 
 * :func:`draw_fresh` serves ``ctx.next_prompts(k)``: k prompts of the pass permutation, never one already rolled
   out in this step (a new pass may start inside a step and would otherwise repeat a prompt).
@@ -55,7 +55,7 @@ def draw_fresh(sampler: PassSampler, k: int, used: set[int]) -> np.ndarray:
 def split_groups(groups: Sequence[Group]) -> tuple[list[Group], list[Group], list[Group]]:
     """Split groups with rewards into (informative, all-correct, all-wrong), keeping their order.
 
-    Informative means 0 < p̂ < 1 with p̂ = successes / n (specs/baselines.md §0).
+    Informative means 0 < p̂ < 1 with p̂ = successes / n (docs/methods/ds.md).
     """
     informative: list[Group] = []
     all_correct: list[Group] = []

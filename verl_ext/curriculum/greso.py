@@ -1,4 +1,4 @@
-"""GRESO (arXiv 2506.02177; specs/baselines.md §5): skip prompts whose recent rollouts had zero variance.
+"""GRESO (arXiv 2506.02177; docs/methods/greso.md): skip prompts whose recent rollouts had zero variance.
 
 Before rollout a prompt whose last z rollout-rounds were all correct (p̂ = 1) is skipped with probability
 1 − max(p_e^z, 0.01); all wrong (p̂ = 0): 1 − max(p_h^z, 0.01). The kept pool of B prompts is rolled out
@@ -151,7 +151,7 @@ class _StepStats:
 
 @register_curriculum("greso")
 class Greso(Curriculum):
-    """GRESO selector: probabilistic pre-rollout skipping + fill-the-batch filtering (specs/baselines.md §5)."""
+    """GRESO selector: probabilistic pre-rollout skipping + fill-the-batch filtering (docs/methods/greso.md)."""
 
     config_class = GresoConfig
 

@@ -1,4 +1,4 @@
-"""GVM (arXiv 2505.02391, code RLHFlow/GVM; specs/baselines.md §6): per-prompt rollout budgets from a pilot.
+"""GVM (arXiv 2505.02391, code RLHFlow/GVM; docs/methods/gvm.md): per-prompt rollout budgets from a pilot.
 
 A pilot run (offline; ``verl_ext.curriculum.gradnorm`` computes G) gives every prompt x of the iteration's
 subset an acceptance rate p_x and a mean gradient norm G_x. The budget N = K·|D_i| is split in proportion to
@@ -73,7 +73,7 @@ def sum_preserving_round(x: np.ndarray, total: int) -> np.ndarray:
 def allocate_rollouts(
     grad_norm: np.ndarray, accept_rate: np.ndarray, budget: int, alpha: float = 1e-3, beta: float = 2.0
 ) -> np.ndarray:
-    """GVM rollout allocation n_x = sum-preserving rounding of budget · w_x / Σ w (specs/baselines.md §6).
+    """GVM rollout allocation n_x = sum-preserving rounding of budget · w_x / Σ w (docs/methods/gvm.md).
 
     Args:
         grad_norm: G_x, mean embedding-gradient norm of x's correct pilot responses, shape ``(P,)``.

@@ -113,7 +113,7 @@ def diagnostic_ev(values: np.ndarray, rewards: np.ndarray, rollouts: Sequence[in
 
     Returns:
         ``pcl/diag/ev``: Eq. 3 with p = the n-response mean and V as predictor; ``pcl/diag/ev_rollouts_j``: Eq. 3
-        with the mean of the first j responses as predictor of the same p (the spec's definition: the j responses
+        with the mean of the first j responses as predictor of the same p (docs/pcl.md's definition: the j responses
         are part of p). NaN entries (Var(p) = 0) are left out.
     """
     r = np.asarray(rewards, dtype=np.float64)

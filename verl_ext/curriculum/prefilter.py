@@ -1,4 +1,4 @@
-"""Pre-filter (PCL F.3; specs/baselines.md §2): drop prompts the initial policy always or never solves.
+"""Pre-filter (PCL F.3; docs/methods/prefilter.md): drop prompts the initial policy always or never solves.
 
 Offline, each prompt x gets n_pre responses from π_0 and p̂_ref(x) = c/n_pre; the training set keeps
 D' = {x : p_low < p̂_ref(x) < p_high} (strict). :func:`prefilter_keep` is that rule and

@@ -1,4 +1,4 @@
-"""``probe``: PCL's threshold-downsampling selector (arXiv 2510.01135 §3.2; specs/pcl.md §4).
+"""``probe``: PCL's threshold-downsampling selector (arXiv 2510.01135 §3.2; docs/methods/probe.md).
 
 No value model: draw k·m candidates, roll out ``probe_n`` responses each from the current policy, estimate
 p̂ = mean reward, keep the m with smallest |p̂ − τ_p| (ties by candidate order, as :func:`pcl.select_closest`),

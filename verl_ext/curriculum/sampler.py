@@ -1,4 +1,4 @@
-"""Epoch-based sampling without replacement over the prompt pool (``ctx.next_prompts`` of specs/baselines.md §0)."""
+"""Epoch-based sampling without replacement over the prompt pool (PCL Alg. 1 step 1; docs/pcl.md)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class PassSampler:
 
     One call never returns a prompt twice: when the current pass has fewer than ``k`` unused prompts left,
     the remainder is skipped (counted in ``dropped_at_pass_end``) and the call is served from a fresh pass
-    (PCL spec §3 step 1, "pass end -> skip the remainder").
+    (PCL Alg. 1 step 1, "pass end -> skip the remainder"; docs/pcl.md).
 
     Args:
         num_prompts: pool size P.

@@ -1,6 +1,6 @@
 """A vectorised sum tree over non-negative weights: exact partial updates and O(k log P) weighted draws.
 
-Used by CurES's paper mode (specs/cures.md §4 "ρ* and draw"): per step only the ~m prompts whose posterior
+Used by CurES's paper mode (CurES Eq. 14 and the draw; docs/cures.md): per step only the ~m prompts whose posterior
 changed get new weights, so refreshing the whole pool (exp/sqrt over 10^6 prompts) every step is avoided.
 Internal nodes are always recomputed as the exact sum of their two children (no delta updates), so after any
 sequence of updates the tree is bit-identical to one rebuilt from the same leaves.

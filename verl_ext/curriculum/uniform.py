@@ -1,7 +1,7 @@
 """``uniform``: plain GRPO / REINFORCE++ batches (no curriculum).
 
 Each step trains the next m prompts of a seeded per-pass permutation with n responses each
-(specs/baselines.md §0/§1; "GRPO = the same sampler with k=1 and no scoring", specs/pcl.md §3).
+(docs/methods/grpo.md; "GRPO = the same sampler with k=1 and no scoring", docs/pcl.md).
 Also hosts :func:`group_counts` (per-group index, responses and successes), shared by the posterior updates.
 """
 

@@ -9,7 +9,7 @@ Nothing of verl's loop is copied. Overridden hooks (each calls ``super`` unless 
   through :class:`TQRolloutContext`.
 - ``step``: after super's update, read the trained groups' rewards from TransferQueue and ``observe``.
 - ``_compute_advantage``: before super, measure the group sizes that reach the advantage
-  (``curriculum/group_size_*``) and refuse a group of one response (specs/verl-0.9.1.md §2.3).
+  (``curriculum/group_size_*``) and refuse a group of one response (docs/verl_hooks.md).
 - ``_save_checkpoint`` / ``_load_checkpoint``: ``curriculum_state.pt`` written before verl's tracker file,
   read back from the resumed step folder.
 - ``_compute_metrics``: adds the papers' "Time" clock, ``time/train_gen_hours``; ranks checkpoints by validation.
@@ -109,7 +109,7 @@ def state_digest(state: Mapping[str, Any]) -> str:
 
 
 class CurriculumTrainerSync(PPOTrainerSync):
-    """The one trainer of every recipe (DESIGN.md §2)."""
+    """The one trainer of every recipe (docs/verl_hooks.md)."""
 
     def __init__(self, config) -> None:
         self.section: CurriculumSection = section_from_config(config)
