@@ -60,6 +60,7 @@ def test_cluster_commands_dry_run_through_launch(tmp_path):
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(3600)  # five CPU trainer runs, 1-3 min each uncontended, far more on a loaded machine
 def test_real_mode_trains_five_curricula_and_tabulates(tmp_path):
     names = ["uniform", "mopps", "knapsack", "sec", "reinforce_ada"]
     out = subprocess.run(
