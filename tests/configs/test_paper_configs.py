@@ -32,7 +32,7 @@ MODELS = {  # CSV model name -> (HF id, short name used in file and run names)
     "Qwen2.5-Math-7B": ("Qwen/Qwen2.5-Math-7B", "qwen2.5-math-7b"),
 }
 PCL_METHODS = {"GRPO": "grpo", "Pre-filter": "prefilter", "DS": "ds", "SPEED": "speed", "GRESO": "greso", "PCL": "pcl"}
-# F.3 values, and the project defaults where F.3 lists candidates without the winner (specs/pcl.md §5, §11)
+# PCL App. F.3 values, and the project defaults where F.3 lists candidates without the winner (docs/pcl.md)
 PCL_PARAMS: dict[str, dict[str, Any]] = {
     "grpo": {},
     "prefilter": {},
@@ -111,7 +111,7 @@ def _pcl_sweep_runs() -> list[Run]:
     ):
         rows = _rows(name)
         if table == "pcl_table5_deepscaler":
-            # Table 11 reports SGLang m=4096 but Table 5 lost its row: lr 1.2e-5, the vLLM value (pcl.md §9)
+            # Table 11 reports SGLang m=4096 but Table 5 lost its row: lr 1.2e-5, the vLLM value (docs/pcl.md)
             rows.append({"model": "Qwen3-4B-Base", "m": "4096", "n": "16", "context_length": "4096",
                          "num_workers": "8", "engine": "SGLang", "lr_chosen": "1.2e-5"})  # fmt: skip
         for row in rows:
@@ -253,6 +253,8 @@ def _check_pcl(cfg: DictConfig, run: Run) -> None:
         assert cfg.curriculum.value_model.model.path == cfg.actor_rollout_ref.model.path
     if run.recipe == "prefilter":
         assert cfg.data.train_files.endswith(f"prefilter/{cfg.run.model}/train.prefilter.parquet")
+        # the pi_ref table of the same pass reaches the strategy (curriculum/pref_acc)
+        assert cfg.curriculum.params.pref_table.endswith(f"prefilter/{cfg.run.model}/train.pref.parquet")
 
 
 def _check_cures(cfg: DictConfig, run: Run) -> None:

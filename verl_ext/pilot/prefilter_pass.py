@@ -7,7 +7,7 @@ Outputs for ``<stem>.parquet``:
   ``extra_info.orig_index``.
 - ``<stem>.pref.parquet``: one row per input prompt, columns ``orig_index`` (input index), ``index`` (row in the
   filtered file, −1 if dropped), ``n_correct``, ``n_truncated``, ``p_ref`` = n_correct / n_pre. ``index`` is the key
-  the ``prefilter`` curriculum's ``curriculum.pref_table`` reader uses (it skips −1), so the table works as is
+  the ``prefilter`` curriculum's ``curriculum.params.pref_table`` reader uses (it skips −1), so the table works as is
   on the filtered training file.
 - ``<stem>.prefilter_report.json``: bucket counts and histogram (``summarize_prefilter``), model hash, sampling
   parameters, seed, verl version and measured wall-clock / GPU-hours (reported apart from training "Time").

@@ -9,11 +9,13 @@ Every recipe config (``configs/<method>.yaml``) composes verl's ``ppo_trainer`` 
       max_gen_rounds: 10     # bound on generation rounds within a step (DS, SPEED, GRESO, probe)
       rollout_timeout_s: 3600  # bound on one wait for rollouts; raises naming the step, prompts and replicas
       state_file: curriculum_state.pt
-      pref_table: null       # optional pi_ref table (index, p_ref) for curriculum/pref_acc
       params: {...}          # the strategy's own hyper-parameters (fields of its config dataclass)
 
-``batch_size`` (m) and ``n`` of a strategy come from ``data.train_batch_size`` and ``actor_rollout_ref.rollout.n``;
-they are not repeated under ``params``.
+The keys shared by every strategy (``_target_``, ``seed``, ``max_gen_rounds``, ``rollout_timeout_s``, ``state_file``)
+are set once, in ``configs/common.yaml``; a group file ``configs/curriculum/<name>.yaml`` holds ``name``, ``params``
+and only the shared keys it changes (docs/configs.md). ``batch_size`` (m), ``n``, ``seed`` and ``max_gen_rounds`` of
+a strategy are derived (:func:`derived_params`), never repeated under ``params``. PCL's prompt-value model is
+``curriculum.value_model``: verl's critic schema plus PCL's own keys, typed by :class:`ValueModelSection`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,16 @@ from verl.base_config import BaseConfig
 from verl_ext.curriculum import Curriculum, build_curriculum, get_curriculum_class, list_curricula
 from verl_ext.trainer.stopping import StopSettings, stop_settings
 
-__all__ = ["CurriculumSection", "StopSettings", "build_from_config", "check_trainer_config", "stop_settings"]
+__all__ = [
+    "CurriculumSection",
+    "StopSettings",
+    "ValueModelSection",
+    "build_from_config",
+    "check_trainer_config",
+    "derived_params",
+    "stop_settings",
+    "value_model_section",
+]
 
 # Filled by the trainer, never by the user, so a value under ``params`` would silently disagree with verl's.
 _DERIVED = ("batch_size", "n", "seed", "max_gen_rounds")
@@ -42,9 +53,7 @@ class CurriculumSection(BaseConfig):
     max_gen_rounds: int = 10
     rollout_timeout_s: float = 3600.0
     state_file: str = "curriculum_state.pt"
-    pref_table: str | None = None
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
-    value_model: Any = None
 
     def __post_init__(self) -> None:
         valid = list_curricula()
@@ -69,11 +78,64 @@ class CurriculumSection(BaseConfig):
             )
 
 
+def derived_params(section: CurriculumSection, batch_size: int, n: int) -> dict[str, Any]:
+    """The strategy's keyword arguments: ``params`` plus the fields the trainer derives (the one place they are set).
+
+    ``batch_size`` is m (``data.train_batch_size``), ``n`` the responses per prompt (``actor_rollout_ref.rollout.n``;
+    the N = m·n rollout budget of CurES Eq. 20 and PCL §3), ``seed`` and ``max_gen_rounds`` come from the section.
+    """
+    params: dict[str, Any] = dict(section.params)
+    params.update(batch_size=int(batch_size), n=int(n), seed=section.seed, max_gen_rounds=section.max_gen_rounds)
+    return params
+
+
 def build_from_config(section: CurriculumSection, batch_size: int, n: int, num_prompts: int) -> Curriculum:
     """Instantiate the configured strategy with the trainer-derived fields filled in."""
-    params: dict[str, Any] = dict(section.params)
-    params.update(batch_size=batch_size, n=n, seed=section.seed, max_gen_rounds=section.max_gen_rounds)
-    return build_curriculum(section.name, params, num_prompts=num_prompts)
+    return build_curriculum(section.name, derived_params(section, batch_size, n), num_prompts=num_prompts)
+
+
+@dataclasses.dataclass(frozen=True)
+class ValueModelSection:
+    """Typed view of PCL's ``curriculum.value_model`` (docs/pcl.md §3-4), validated once by :func:`value_model_section`.
+
+    ``critic`` is the rest of the node, verl's critic schema (``dp_critic`` + ``hf_model``); it becomes verl's
+    ``FSDPCriticConfig`` in the worker, where the model files exist. The head of V(x) (PCL Eq. 3's regression target is
+    the empirical accuracy) is linear (``none``) or ``sigmoid``, starting at ``head_init_value`` (null: HF's random
+    head).
+    """
+
+    enable: bool = True
+    head_activation: str = "none"
+    head_init_value: float | None = 0.5
+    critic: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def value_model_section(config: Mapping[str, Any]) -> ValueModelSection | None:
+    """``curriculum.value_model`` as a :class:`ValueModelSection`, or ``None`` if the run has none or disables it.
+
+    Raises ``ValueError`` naming the key for an unknown head activation or a bad initial value.
+    """
+    from omegaconf import DictConfig, OmegaConf
+
+    from verl_ext.workers.loss import HEAD_ACTIVATIONS
+    from verl_ext.workers.value_worker import DEFAULT_HEAD_INIT_VALUE, head_init_value
+
+    node = config["curriculum"].get("value_model") if "curriculum" in config else None
+    if node is None:
+        return None
+    if isinstance(node, DictConfig):
+        node = OmegaConf.to_container(node, resolve=True)
+    critic = dict(node)  # type: ignore[arg-type]
+    enable = critic.pop("enable", True)
+    if not isinstance(enable, bool):
+        raise ValueError(f"curriculum.value_model.enable must be true or false, got {enable!r}")
+    head = str(critic.pop("head_activation", "none") or "none")
+    if head not in HEAD_ACTIVATIONS:
+        raise ValueError(f"curriculum.value_model.head_activation={head!r}; valid: {', '.join(HEAD_ACTIVATIONS)}")
+    init = head_init_value(critic.pop("head_init_value", DEFAULT_HEAD_INIT_VALUE), head)
+    if not enable:
+        return None
+    return ValueModelSection(enable=True, head_activation=head, head_init_value=init, critic=critic)
 
 
 def section_from_config(config: Any) -> CurriculumSection:
@@ -85,7 +147,7 @@ def section_from_config(config: Any) -> CurriculumSection:
     if isinstance(node, DictConfig):
         node = OmegaConf.to_container(node, resolve=True)
     node = dict(node)
-    node.pop("value_model", None)  # PCL's critic-schema subtree is validated by verl_ext.workers.value_worker
+    node.pop("value_model", None)  # PCL's value model has its own node: value_model_section()
     return omega_conf_to_dataclass(node, CurriculumSection)
 
 
@@ -96,6 +158,7 @@ def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
     stop-and-keep keys (``run.budget_hours``, checkpoint retention: :func:`verl_ext.trainer.stopping.stop_settings`).
     """
     section = section_from_config(config)
+    value_model_section(config)
     stop_settings(config)
     trainer = config["trainer"]
     if trainer.get("use_v1", True) is not True:
@@ -121,18 +184,13 @@ def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
     # The strategy's own config dataclass checks its hyper-parameters (unknown keys, bounds) without any data;
     # pool-dependent checks (k·m vs the pool, pilot tables) run when the trainer builds it on the real dataset.
     cls = get_curriculum_class(section.name)
-    params = dict(section.params)
-    unknown = sorted(set(params) - {f.name for f in dataclasses.fields(cls.config_class)})
+    unknown = sorted(set(section.params) - {f.name for f in dataclasses.fields(cls.config_class)})
     if unknown:
         raise ValueError(
             f"curriculum {section.name!r} has no option(s) {unknown}; valid options: "
             f"{', '.join(sorted(f.name for f in dataclasses.fields(cls.config_class)))}"
         )
-    params.update(
-        batch_size=int(config["data"]["train_batch_size"]),
-        n=int(config["actor_rollout_ref"]["rollout"]["n"]),
-        seed=section.seed,
-        max_gen_rounds=section.max_gen_rounds,
+    cls.config_class(
+        **derived_params(section, config["data"]["train_batch_size"], config["actor_rollout_ref"]["rollout"]["n"])
     )
-    cls.config_class(**params)
     return section

@@ -50,10 +50,10 @@ def required_paths(config: Any) -> Iterator[tuple[str, str]]:
     """``(config key, path)`` of every local file or folder the run reads at start.
 
     The policy (and reference) weights, the training and validation parquet files, the curriculum's tables (keys
-    of ``curriculum.params`` ending in ``_path``/``_table``/``_file(s)``, ``curriculum.pref_table``) and PCL's
-    value-model weights. Remote URIs (``hdfs://``, ``s3://``, ...) are skipped: verl copies them at start.
+    of ``curriculum.params`` ending in ``_path``/``_table``/``_file(s)``, e.g. the pre-filter's ``pref_table``) and
+    PCL's value-model weights. Remote URIs (``hdfs://``, ``s3://``, ...) are skipped: verl copies them at start.
     """
-    keys = ["actor_rollout_ref.model.path", "data.train_files", "data.val_files", "curriculum.pref_table"]
+    keys = ["actor_rollout_ref.model.path", "data.train_files", "data.val_files"]
     params = _select(config, "curriculum.params") or {}
     keys += [f"curriculum.params.{k}" for k in params if str(k).endswith(_PATH_SUFFIXES)]
     value_model = _select(config, "curriculum.value_model")
