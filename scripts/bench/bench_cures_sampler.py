@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from verl_ext.curriculum.cures import log_weights
-from verl_ext.curriculum.cures_online import CuresOnline, CuresOnlineConfig
+from verl_ext.curriculum.cures_online import CuresOnlineConfig, CuresOnlineCurriculum
 from verl_ext.curriculum.cures_release import release_weights
 from verl_ext.curriculum.testing import FakeRolloutContext
 
@@ -27,7 +27,7 @@ from verl_ext.curriculum.testing import FakeRolloutContext
 def bench_paper(pool: int, m: int, steps: int, seed: int) -> dict[str, float]:
     """Median update/select/metrics ms of CurES paper mode over ``steps`` steps (first 2 are warm-up)."""
     rates = np.random.default_rng(seed).beta(0.5, 0.5, pool)
-    cur = CuresOnline(CuresOnlineConfig(batch_size=m, n=8, seed=seed), pool)
+    cur = CuresOnlineCurriculum(CuresOnlineConfig(batch_size=m, n=8, seed=seed), pool)
     ctx = FakeRolloutContext(rates, seed=seed)
     upd, sel, met, full = [], [], [], []
     for _ in range(steps + 2):

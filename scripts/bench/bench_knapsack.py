@@ -3,7 +3,7 @@
 At m prompts and a budget N = m·n (default m = 1024, N = 8192, bounds [2, 128], p ~ U(0, 1)), this times
 
 - ``knapsack``: :func:`verl_ext.curriculum.knapsack.allocate_knapsack` (exact, top-K marginal gains);
-- ``knapsack_step``: the strategy's whole per-step allocation (:meth:`KnapsackAllocation.allocate`: categories,
+- ``knapsack_step``: the strategy's whole per-step allocation (:meth:`KnapsackCurriculum.allocate`: categories,
   posterior means, knapsack, surplus) on a posterior with history;
 - baselines: GVM's allocator (``verl_ext.curriculum.gvm.allocate_rollouts``) and CurES's Neyman allocation
   (``verl_ext.curriculum.cures.neyman_allocation``) on the same p,
@@ -28,7 +28,7 @@ import numpy as np
 from verl_ext.curriculum.cures import bernoulli_sigma
 from verl_ext.curriculum.cures import neyman_allocation as cures_allocate
 from verl_ext.curriculum.gvm import allocate_rollouts as gvm_allocate
-from verl_ext.curriculum.knapsack import KnapsackAllocation, KnapsackConfig, allocate_knapsack, knapsack_value
+from verl_ext.curriculum.knapsack import KnapsackConfig, KnapsackCurriculum, allocate_knapsack, knapsack_value
 
 
 def _best_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -74,7 +74,7 @@ def main() -> None:
     exact, greedy = float(knapsack_value(p, n).sum()), _heap_greedy_value(p, budget, args.n_min, args.n_max)
     assert abs(exact - greedy) <= 1e-9 * max(1.0, abs(greedy)), (exact, greedy)
 
-    cur = KnapsackAllocation(KnapsackConfig(batch_size=m, n=args.n, n_min=args.n_min, n_max=args.n_max), 4 * m)
+    cur = KnapsackCurriculum(KnapsackConfig(batch_size=m, n=args.n, n_min=args.n_min, n_max=args.n_max), 4 * m)
     idx = np.arange(m)
     cur.posterior.update(idx, succ, counts)
     cur.last_outcome[idx] = np.where(succ == 0, 0, np.where(succ == counts, 1, 2))

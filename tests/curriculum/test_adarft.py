@@ -8,8 +8,8 @@ import pytest
 
 from verl_ext.curriculum import build_curriculum
 from verl_ext.curriculum.adarft import (
-    AdaRFT,
     AdaRFTConfig,
+    AdaRFTCurriculum,
     load_difficulty,
     select_closest,
     transform_difficulty,
@@ -85,7 +85,7 @@ def test_load_from_training_parquet_and_from_a_pass_rate_table(tmp_path) -> None
 def test_run_follows_the_reward() -> None:
     d = np.linspace(0, 100, 101)
     rates = 1.0 - d / 100  # harder = less often solved
-    cur = AdaRFT(AdaRFTConfig(batch_size=4, n=8, seed=0), 101, difficulty=d)
+    cur = AdaRFTCurriculum(AdaRFTConfig(batch_size=4, n=8, seed=0), 101, difficulty=d)
     ctx = FakeRolloutContext(rates, seed=0)
     first = cur.run_step(ctx)
     assert first["adarft/target"] == 0.0
@@ -104,7 +104,9 @@ def test_run_follows_the_reward() -> None:
 
 
 def test_observe_without_rewards_keeps_the_target() -> None:
-    cur = AdaRFT(AdaRFTConfig(batch_size=1, n=2, target_init=30.0), 3, difficulty=np.array([0.0, 50.0, 100.0]))
+    cur = AdaRFTCurriculum(
+        AdaRFTConfig(batch_size=1, n=2, target_init=30.0), 3, difficulty=np.array([0.0, 50.0, 100.0])
+    )
     cur.observe([Group(handle="a", index=0, rewards=None)])
     assert cur.target == 30.0
 
@@ -113,16 +115,16 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
     d = np.repeat(np.arange(8) * 100 / 7, 10)
     rates = 1.0 - d / 120
     for via in ("pickle", "torch"):
-        a = AdaRFT(AdaRFTConfig(batch_size=6, n=4, seed=1), d.size, difficulty=d)
+        a = AdaRFTCurriculum(AdaRFTConfig(batch_size=6, n=4, seed=1), d.size, difficulty=d)
         run_steps(a, FakeRolloutContext(rates, seed=0), 5)
-        b = AdaRFT(AdaRFTConfig(batch_size=6, n=4, seed=8), d.size, difficulty=d)
+        b = AdaRFTCurriculum(AdaRFTConfig(batch_size=6, n=4, seed=8), d.size, difficulty=d)
         b.load_state_dict(roundtrip_state(a.state_dict(), via))
         assert b.target == a.target
         out_a = run_steps(a, FakeRolloutContext(rates, seed=3), 6)
         out_b = run_steps(b, FakeRolloutContext(rates, seed=3), 6)
         assert [i.tolist() for i, _ in out_a] == [i.tolist() for i, _ in out_b]
     with pytest.raises(ValueError, match="pool of 80"):
-        AdaRFT(AdaRFTConfig(batch_size=2, n=2), 3, difficulty=np.zeros(3)).load_state_dict(a.state_dict())
+        AdaRFTCurriculum(AdaRFTConfig(batch_size=2, n=2), 3, difficulty=np.zeros(3)).load_state_dict(a.state_dict())
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,8 @@ from verl_ext.curriculum.cures import (
     neyman_allocation,
     sampling_probs,
 )
-from verl_ext.curriculum.cures_online import CuresOnline as CuresCurriculum
 from verl_ext.curriculum.cures_online import CuresOnlineConfig as CuresConfig
+from verl_ext.curriculum.cures_online import CuresOnlineCurriculum as CuresCurriculum
 from verl_ext.curriculum.cures_online import draw_distinct
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_steps

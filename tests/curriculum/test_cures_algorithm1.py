@@ -7,7 +7,7 @@ import pytest
 
 from verl_ext.curriculum.base import build_curriculum
 from verl_ext.curriculum.cures import bernoulli_sigma
-from verl_ext.curriculum.cures_algorithm1 import CuresAlgorithm1, CuresAlgorithm1Config, merge_draws
+from verl_ext.curriculum.cures_algorithm1 import CuresAlgorithm1Config, CuresAlgorithm1Curriculum, merge_draws
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_with_metrics
 
 
@@ -16,11 +16,11 @@ def _norms(groups):
     return [np.where(np.asarray(g.rewards) > 0.5, 1.0 + g.index % 5, 3.0) for g in groups]
 
 
-def _cur(pool: int = 40, **kw) -> CuresAlgorithm1:
+def _cur(pool: int = 40, **kw) -> CuresAlgorithm1Curriculum:
     params = {"batch_size": 6, "n": 4, "n_min": 2, "n_max": 8, "num_subsets": 2, "steps_per_subset": 2, "seed": 3}
     params.update(kw)
     cur = build_curriculum("cures_algorithm1", params, pool)
-    assert isinstance(cur, CuresAlgorithm1)
+    assert isinstance(cur, CuresAlgorithm1Curriculum)
     if cur.config.sigma == "gradnorm":
         cur.set_gradnorm_producer(_norms)
     return cur

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from verl_ext.curriculum import GenerationBudgetExceeded, build_curriculum
-from verl_ext.curriculum.ds import DSConfig, DynamicSampling
+from verl_ext.curriculum.ds import DSConfig, DynamicSamplingCurriculum
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_with_metrics
 
 M, N, K = 16, 8, 2
@@ -24,7 +24,7 @@ _run = run_with_metrics
 
 def test_commits_exactly_m_informative_groups_of_n() -> None:
     rates = _rates(400)
-    cur = DynamicSampling(DSConfig(batch_size=M, n=N, k=K, seed=3), 400)
+    cur = DynamicSamplingCurriculum(DSConfig(batch_size=M, n=N, k=K, seed=3), 400)
     ctx = FakeRolloutContext(rates, seed=0)
     metrics = _run(cur, ctx, 6)
     for rec, met in zip(ctx.history[:-1], metrics):
@@ -40,7 +40,7 @@ def test_commits_exactly_m_informative_groups_of_n() -> None:
 def test_each_round_requests_km_fresh_prompts_and_releases_the_rest() -> None:
     # Pool of 3·k·m prompts with few informative ones: rounds cross pass boundaries inside a step.
     rates = np.where(np.arange(96) % 3 == 0, 0.5, 1.0)
-    cur = DynamicSampling(DSConfig(batch_size=M, n=N, k=K, seed=1, max_gen_rounds=10), 96)
+    cur = DynamicSamplingCurriculum(DSConfig(batch_size=M, n=N, k=K, seed=1, max_gen_rounds=10), 96)
     ctx = FakeRolloutContext(rates, seed=1)
     metrics = _run(cur, ctx, 5)
     assert any(met["ds/rounds"] > 1 for met in metrics)
@@ -56,7 +56,7 @@ def test_each_round_requests_km_fresh_prompts_and_releases_the_rest() -> None:
 
 def test_constant_rewards_raise_after_exactly_R_rounds() -> None:
     for rate, word in ((1.0, "all-correct"), (0.0, "all-wrong")):
-        cur = DynamicSampling(DSConfig(batch_size=M, n=N, k=1, seed=0, max_gen_rounds=4), 200)
+        cur = DynamicSamplingCurriculum(DSConfig(batch_size=M, n=N, k=1, seed=0, max_gen_rounds=4), 200)
         ctx = FakeRolloutContext(np.full(200, rate), seed=0)
         with pytest.raises(GenerationBudgetExceeded) as err:
             cur.run_step(ctx)
@@ -72,9 +72,9 @@ def test_constant_rewards_raise_after_exactly_R_rounds() -> None:
 def test_state_roundtrip_gives_identical_next_proposals() -> None:
     rates = _rates(300, seed=5)
     for via in ("pickle", "torch"):
-        a = DynamicSampling(DSConfig(batch_size=M, n=N, k=K, seed=11), 300)
+        a = DynamicSamplingCurriculum(DSConfig(batch_size=M, n=N, k=K, seed=11), 300)
         _run(a, FakeRolloutContext(rates, seed=2), 3)
-        b = DynamicSampling(DSConfig(batch_size=M, n=N, k=K, seed=99), 300)
+        b = DynamicSamplingCurriculum(DSConfig(batch_size=M, n=N, k=K, seed=99), 300)
         b.load_state_dict(_roundtrip(a.state_dict(), via))
         ctx_a, ctx_b = FakeRolloutContext(rates, seed=7), FakeRolloutContext(rates, seed=7)
         _run(a, ctx_a, 6)
@@ -91,16 +91,16 @@ def test_bad_hyper_parameters_name_the_fix() -> None:
     with pytest.raises(ValueError, match="curriculum.k must be an integer >= 1"):
         DSConfig(k=0)
     with pytest.raises(ValueError, match=r"k·m candidates = 256 distinct prompts per step but the pool has 200"):
-        DynamicSampling(DSConfig(batch_size=64, k=4), 200)
+        DynamicSamplingCurriculum(DSConfig(batch_size=64, k=4), 200)
     with pytest.raises(ValueError, match="valid options"):
         build_curriculum("ds", {"kk": 2}, 100)
     cur = build_curriculum("ds", {"k": 1, "batch_size": 4, "n": 4}, 100)
-    assert isinstance(cur, DynamicSampling) and cur.config.k == 1
+    assert isinstance(cur, DynamicSamplingCurriculum) and cur.config.k == 1
 
 
 def test_pool_exhausted_within_a_step_raises_budget_error() -> None:
     # 64 prompts, k·m = 32: a third round would have to repeat a prompt of this step.
-    cur = DynamicSampling(DSConfig(batch_size=M, n=N, k=K, seed=0, max_gen_rounds=10), 64)
+    cur = DynamicSamplingCurriculum(DSConfig(batch_size=M, n=N, k=K, seed=0, max_gen_rounds=10), 64)
     ctx = FakeRolloutContext(np.ones(64), seed=0)
     with pytest.raises(GenerationBudgetExceeded, match="only 0 of the pool of 64 were not yet rolled out"):
         cur.run_step(ctx)

@@ -7,8 +7,8 @@ import pytest
 
 from verl_ext.curriculum import GenerationBudgetExceeded
 from verl_ext.curriculum.greso import (
-    Greso,
     GresoConfig,
+    GresoCurriculum,
     history_skip_probability,
     next_rollout_batch,
     skip_probability,
@@ -60,7 +60,7 @@ def test_next_rollout_batch() -> None:
 
 
 def test_commits_m_informative_and_records_every_rollout() -> None:
-    cur = Greso(_cfg(), 300)
+    cur = GresoCurriculum(_cfg(), 300)
     ctx = FakeRolloutContext(_rates(300), seed=0)
     size = 0
     for _ in range(12):
@@ -87,7 +87,7 @@ def test_commits_m_informative_and_records_every_rollout() -> None:
 
 
 def test_skips_zero_variance_prompts_and_adapts_after_first_epoch() -> None:
-    cur = Greso(_cfg(), 200)
+    cur = GresoCurriculum(_cfg(), 200)
     ctx = FakeRolloutContext(_rates(200), seed=3)
     metrics, epochs = [], []
     for _ in range(30):  # each step's metrics and the data epoch it drew from
@@ -109,7 +109,7 @@ def test_skips_zero_variance_prompts_and_adapts_after_first_epoch() -> None:
 
 
 def test_constant_rewards_raise_after_exactly_R_rounds() -> None:
-    cur = Greso(_cfg(max_gen_rounds=3, rollout_batch=24), 400)
+    cur = GresoCurriculum(_cfg(max_gen_rounds=3, rollout_batch=24), 400)
     ctx = FakeRolloutContext(np.ones(400), seed=0)
     with pytest.raises(GenerationBudgetExceeded, match=r"greso: step 1 kept only 0/16 .* 3 generation rounds"):
         cur.run_step(ctx)
@@ -117,7 +117,7 @@ def test_constant_rewards_raise_after_exactly_R_rounds() -> None:
 
 
 def test_whole_pool_scan_that_cannot_fill_raises() -> None:
-    cur = Greso(_cfg(p_min=0.05, p_easy=0.05, rollout_batch=64), 200)
+    cur = GresoCurriculum(_cfg(p_min=0.05, p_easy=0.05, rollout_batch=64), 200)
     cur.trail_easy[:] = 10  # everything looked too easy ten times: skip w.p. 0.99
     with pytest.raises(GenerationBudgetExceeded, match="scanned the whole pool of 200 prompts"):
         cur.run_step(FakeRolloutContext(np.full(200, 0.5), seed=0))
@@ -126,10 +126,10 @@ def test_whole_pool_scan_that_cannot_fill_raises() -> None:
 def test_state_roundtrip_gives_identical_next_decisions() -> None:
     rates = _rates(250)
     for via in ("pickle", "torch"):
-        a = Greso(_cfg(seed=5), 250)
+        a = GresoCurriculum(_cfg(seed=5), 250)
         _run(a, FakeRolloutContext(rates, seed=1), 25)
         state = _roundtrip(a.state_dict(), via)
-        b = Greso(_cfg(seed=6), 250)
+        b = GresoCurriculum(_cfg(seed=6), 250)
         b.load_state_dict(state)
         probe = np.arange(100) * 2
         skip_a, easy_a = a.skip_decisions(probe)

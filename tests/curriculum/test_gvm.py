@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from verl_ext.curriculum import build_curriculum
-from verl_ext.curriculum.gvm import GVM, GVMConfig, allocate_rollouts, gvm_weights, sum_preserving_round
+from verl_ext.curriculum.gvm import GVMConfig, GVMCurriculum, allocate_rollouts, gvm_weights, sum_preserving_round
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state
 
 M = 8
@@ -51,7 +51,7 @@ def test_rounding_preserves_the_sum() -> None:
 
 def test_selector_submits_allocation_and_drops_zeros() -> None:
     table = _table()
-    cur = GVM(GVMConfig(batch_size=M, n=8, seed=2), 100, pilot_table=table)
+    cur = GVMCurriculum(GVMConfig(batch_size=M, n=8, seed=2), 100, pilot_table=table)
     alloc = dict(zip(table["index"].tolist(), allocate_rollouts(table["G"], table["p"], 8 * 40).tolist()))
     assert sum(alloc.values()) == 8 * 40
     ctx = FakeRolloutContext(np.full(100, 0.5), seed=0)
@@ -88,9 +88,9 @@ def test_parquet_table_and_n_column(tmp_path) -> None:
     with pytest.raises(ValueError, match="curriculum.pilot_path"):
         build_curriculum("gvm", {}, 100)
     with pytest.raises(ValueError, match="duplicate index"):
-        GVM(GVMConfig(), 100, pilot_table={**table, "index": np.zeros(40, dtype=int)})
+        GVMCurriculum(GVMConfig(), 100, pilot_table={**table, "index": np.zeros(40, dtype=int)})
     with pytest.raises(ValueError, match="training pool has 10 prompts"):
-        GVM(GVMConfig(batch_size=4), 10, pilot_table=table)
+        GVMCurriculum(GVMConfig(batch_size=4), 10, pilot_table=table)
     with pytest.raises(ValueError, match="alpha"):
         GVMConfig(alpha=0.0)
 
@@ -98,12 +98,12 @@ def test_parquet_table_and_n_column(tmp_path) -> None:
 def test_state_roundtrip_gives_identical_next_proposals() -> None:
     table = _table(60, seed=3)
     for via in ("pickle", "torch"):
-        a = GVM(GVMConfig(batch_size=M, n=8, seed=1), 100, pilot_table=table)
+        a = GVMCurriculum(GVMConfig(batch_size=M, n=8, seed=1), 100, pilot_table=table)
         ctx = FakeRolloutContext(np.full(100, 0.5), seed=0)
         for _ in range(4):
             a.run_step(ctx)
             ctx.new_step()
-        b = GVM(GVMConfig(batch_size=M, n=8, seed=9), 100, pilot_table=table)
+        b = GVMCurriculum(GVMConfig(batch_size=M, n=8, seed=9), 100, pilot_table=table)
         b.load_state_dict(roundtrip_state(a.state_dict(), via))
         ctx_a, ctx_b = FakeRolloutContext(np.full(100, 0.5), seed=1), FakeRolloutContext(np.full(100, 0.5), seed=1)
         for _ in range(25):
@@ -113,7 +113,7 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
         calls_a = [(idx.tolist(), n.tolist()) for rec in ctx_a.history for _, idx, n in rec.calls]
         assert sum(len(i) for i, _ in calls_a) >= 100
         assert calls_a == [(idx.tolist(), n.tolist()) for rec in ctx_b.history for _, idx, n in rec.calls]
-    other = GVM(GVMConfig(batch_size=M, n=8), 100, pilot_table=_table(60, seed=4))
+    other = GVMCurriculum(GVMConfig(batch_size=M, n=8), 100, pilot_table=_table(60, seed=4))
     with pytest.raises(ValueError, match="allocation changed since the checkpoint"):
         other.load_state_dict(a.state_dict())
 

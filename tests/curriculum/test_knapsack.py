@@ -10,8 +10,8 @@ import pytest
 from verl_ext.curriculum import build_curriculum
 from verl_ext.curriculum.base import Group
 from verl_ext.curriculum.knapsack import (
-    KnapsackAllocation,
     KnapsackConfig,
+    KnapsackCurriculum,
     allocate_knapsack,
     knapsack_value,
     spread_evenly,
@@ -95,7 +95,7 @@ def _groups(pairs: list[tuple[int, list[float]]]) -> list[Group]:
 
 
 def test_strategy_categories_by_hand() -> None:
-    cur = KnapsackAllocation(KnapsackConfig(batch_size=4, n=4, n_max=128), 4)
+    cur = KnapsackCurriculum(KnapsackConfig(batch_size=4, n=4, n_max=128), 4)
     ctx = FakeRolloutContext(np.full(4, 0.5), seed=0)
     cur.run_step(ctx)
     assert ctx.record.calls[0][2].tolist() == [4, 4, 4, 4]  # every prompt unseen: the default n
@@ -116,7 +116,7 @@ def test_strategy_categories_by_hand() -> None:
 
 
 def test_surplus_goes_to_all_wrong_prompts_first() -> None:
-    cur = KnapsackAllocation(KnapsackConfig(batch_size=4, n=4, n_max=5), 4)
+    cur = KnapsackCurriculum(KnapsackConfig(batch_size=4, n=4, n_max=5), 4)
     cur.observe(_groups([(0, [0, 0, 0, 0]), (1, [1, 1, 1, 1]), (2, [1, 0, 1, 0]), (3, [1, 0, 0, 0])]))
     n, _ = cur.allocate(np.arange(4))
     assert n.tolist() == [4, 2, 5, 5]  # informative capped at 5 each; the 2 left go to the all-wrong prompt
@@ -136,9 +136,9 @@ def test_budget_is_exact_over_a_run() -> None:
 def test_state_roundtrip_gives_identical_next_proposals() -> None:
     rates = np.random.default_rng(3).random(50)
     for via in ("pickle", "torch"):
-        a = KnapsackAllocation(KnapsackConfig(batch_size=8, n=4, n_max=16, decay=0.8, seed=1), 50)
+        a = KnapsackCurriculum(KnapsackConfig(batch_size=8, n=4, n_max=16, decay=0.8, seed=1), 50)
         run_steps(a, FakeRolloutContext(rates, seed=0), 9)
-        b = KnapsackAllocation(KnapsackConfig(batch_size=8, n=4, n_max=16, decay=0.8, seed=7), 50)
+        b = KnapsackCurriculum(KnapsackConfig(batch_size=8, n=4, n_max=16, decay=0.8, seed=7), 50)
         b.load_state_dict(roundtrip_state(a.state_dict(), via))
         out_a = run_steps(a, FakeRolloutContext(rates, seed=5), 8)
         out_b = run_steps(b, FakeRolloutContext(rates, seed=5), 8)

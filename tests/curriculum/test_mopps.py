@@ -7,7 +7,7 @@ import pytest
 
 from verl_ext.curriculum import build_curriculum
 from verl_ext.curriculum.base import Group
-from verl_ext.curriculum.mopps import MoPPS, MoPPSConfig, select_threshold, select_topk
+from verl_ext.curriculum.mopps import MoPPSConfig, MoPPSCurriculum, select_threshold, select_topk
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_steps
 
 
@@ -16,7 +16,7 @@ def _group(index: int, rewards: list[float], handle: str = "h") -> Group:
 
 
 def test_decayed_posterior_update_by_hand() -> None:
-    cur = MoPPS(MoPPSConfig(batch_size=2, n=4, decay=0.5, ratio=1), 3)
+    cur = MoPPSCurriculum(MoPPSConfig(batch_size=2, n=4, decay=0.5, ratio=1), 3)
     cur.observe([_group(0, [1, 1, 1, 0]), _group(2, [0, 0, 0, 0])])
     # α ← λα + (1−λ)α0 + s with α0 = β0 = 1, λ = 0.5
     np.testing.assert_allclose(cur.posterior.alpha, [4.0, 1.0, 1.0])
@@ -24,7 +24,7 @@ def test_decayed_posterior_update_by_hand() -> None:
     cur.observe([_group(0, [0, 0, 0, 0])])
     assert cur.posterior.alpha[0] == pytest.approx(0.5 * 4 + 0.5 * 1 + 0)
     assert cur.posterior.beta[0] == pytest.approx(0.5 * 2 + 0.5 * 1 + 4)
-    plain = MoPPS(MoPPSConfig(batch_size=2, n=4), 3)  # λ = 1: conjugate counts
+    plain = MoPPSCurriculum(MoPPSConfig(batch_size=2, n=4), 3)  # λ = 1: conjugate counts
     plain.observe([_group(1, [1, 0, 1, 1])])
     plain.observe([_group(1, [1, 0, 0, 0])])
     assert (plain.posterior.alpha[1], plain.posterior.beta[1]) == (1 + 3 + 1, 1 + 1 + 3)
@@ -49,7 +49,7 @@ def test_topk_and_threshold_by_hand() -> None:
 
 def test_step_replays_the_documented_draws() -> None:
     cfg = MoPPSConfig(batch_size=3, n=4, ratio=4, seed=11)
-    cur = MoPPS(cfg, 40)
+    cur = MoPPSCurriculum(cfg, 40)
     ctx = FakeRolloutContext(np.linspace(0.0, 1.0, 40), seed=0)
     run_steps(cur, ctx, 2)  # give the posterior some evidence
     alpha, beta = cur.posterior.alpha.copy(), cur.posterior.beta.copy()
@@ -66,12 +66,12 @@ def test_step_replays_the_documented_draws() -> None:
 
 def test_selection_concentrates_on_informative_prompts() -> None:
     rates = np.repeat([0.0, 0.5, 1.0], 100)
-    cur = MoPPS(MoPPSConfig(batch_size=16, n=8, ratio=8, seed=3), rates.size)
+    cur = MoPPSCurriculum(MoPPSConfig(batch_size=16, n=8, ratio=8, seed=3), rates.size)
     ctx = FakeRolloutContext(rates, seed=1)
     late = [idx for idx, _ in run_steps(cur, ctx, 60)[40:]]
     share = np.mean(np.isin(np.concatenate(late), np.arange(100, 200)))
     assert share > 0.9, share  # uniform would give 1/3
-    thr = MoPPS(MoPPSConfig(batch_size=16, n=8, ratio=8, seed=3, selection="threshold"), rates.size)
+    thr = MoPPSCurriculum(MoPPSConfig(batch_size=16, n=8, ratio=8, seed=3, selection="threshold"), rates.size)
     late = [idx for idx, _ in run_steps(thr, FakeRolloutContext(rates, seed=1), 60)[40:]]
     assert np.mean(np.isin(np.concatenate(late), np.arange(100, 200))) > 0.8  # unseen prompts (p̃ ~ U(0,1)) qualify too
 
@@ -86,9 +86,9 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
     rates = np.random.default_rng(5).random(60)
     for via in ("pickle", "torch"):
         for selection in ("topk", "threshold"):
-            a = MoPPS(MoPPSConfig(batch_size=5, n=4, ratio=3, seed=2, selection=selection, decay=0.9), 60)
+            a = MoPPSCurriculum(MoPPSConfig(batch_size=5, n=4, ratio=3, seed=2, selection=selection, decay=0.9), 60)
             run_steps(a, FakeRolloutContext(rates, seed=0), 7)
-            b = MoPPS(MoPPSConfig(batch_size=5, n=4, ratio=3, seed=99, selection=selection, decay=0.9), 60)
+            b = MoPPSCurriculum(MoPPSConfig(batch_size=5, n=4, ratio=3, seed=99, selection=selection, decay=0.9), 60)
             b.load_state_dict(roundtrip_state(a.state_dict(), via))
             out_a = run_steps(a, FakeRolloutContext(rates, seed=4), 10)
             out_b = run_steps(b, FakeRolloutContext(rates, seed=4), 10)

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from verl_ext.curriculum import build_curriculum
-from verl_ext.curriculum.prefilter import Prefilter, PrefilterConfig, prefilter_keep, summarize_prefilter
+from verl_ext.curriculum.prefilter import PrefilterConfig, PrefilterCurriculum, prefilter_keep, summarize_prefilter
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state
 
 
@@ -44,7 +44,7 @@ def test_summary_buckets_partition_the_prompts() -> None:
 
 def test_uniform_training_with_optional_pref_acc(tmp_path) -> None:
     pref = np.linspace(0.05, 0.95, 50)
-    cur = Prefilter(PrefilterConfig(batch_size=8, n=4, seed=0), 50, pref_acc=pref)
+    cur = PrefilterCurriculum(PrefilterConfig(batch_size=8, n=4, seed=0), 50, pref_acc=pref)
     ctx = FakeRolloutContext(np.full(50, 0.5), seed=0)
     seen = []
     for _ in range(12):
@@ -63,17 +63,17 @@ def test_uniform_training_with_optional_pref_acc(tmp_path) -> None:
     plain = build_curriculum("prefilter", {"batch_size": 8, "n": 4}, 50)
     assert "prefilter/pref_acc" not in plain.run_step(FakeRolloutContext(np.full(50, 0.5), seed=0))
     with pytest.raises(ValueError, match="widen the band"):
-        Prefilter(PrefilterConfig(batch_size=64), 50)
+        PrefilterCurriculum(PrefilterConfig(batch_size=64), 50)
 
 
 def test_state_roundtrip_gives_identical_next_proposals() -> None:
     for via in ("pickle", "torch"):
-        a = Prefilter(PrefilterConfig(batch_size=7, n=2, seed=3), 40)
+        a = PrefilterCurriculum(PrefilterConfig(batch_size=7, n=2, seed=3), 40)
         ctx = FakeRolloutContext(np.full(40, 0.5), seed=0)
         for _ in range(4):
             a.run_step(ctx)
             ctx.new_step()
-        b = Prefilter(PrefilterConfig(batch_size=7, n=2, seed=4), 40)
+        b = PrefilterCurriculum(PrefilterConfig(batch_size=7, n=2, seed=4), 40)
         b.load_state_dict(roundtrip_state(a.state_dict(), via))
         ctx_a, ctx_b = FakeRolloutContext(np.full(40, 0.5), seed=0), FakeRolloutContext(np.full(40, 0.5), seed=0)
         for _ in range(15):

@@ -7,8 +7,8 @@ import pytest
 
 from verl_ext.curriculum import build_curriculum, list_curricula
 from verl_ext.curriculum.reinforce_ada import (
-    ReinforceAda,
     ReinforceAdaConfig,
+    ReinforceAdaCurriculum,
     is_finished,
     keep_counts,
     keep_positions,
@@ -16,8 +16,8 @@ from verl_ext.curriculum.reinforce_ada import (
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_steps
 
 
-def _ada(num_prompts=8, m=4, n=4, seed=0, **kw) -> ReinforceAda:
-    return ReinforceAda(ReinforceAdaConfig(batch_size=m, n=n, seed=seed, **kw), num_prompts)
+def _ada(num_prompts=8, m=4, n=4, seed=0, **kw) -> ReinforceAdaCurriculum:
+    return ReinforceAdaCurriculum(ReinforceAdaConfig(batch_size=m, n=n, seed=seed, **kw), num_prompts)
 
 
 def test_registered():
@@ -114,8 +114,8 @@ def test_state_round_trip_resumes_bit_exactly():
         assert [x.tolist() for x, _ in got_a] == [x.tolist() for x, _ in got_b]
 
 
-def _clone(cur: ReinforceAda) -> ReinforceAda:
-    c = ReinforceAda(cur.config, cur.num_prompts)
+def _clone(cur: ReinforceAdaCurriculum) -> ReinforceAdaCurriculum:
+    c = ReinforceAdaCurriculum(cur.config, cur.num_prompts)
     c.load_state_dict(cur.state_dict())
     return c
 

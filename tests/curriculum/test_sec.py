@@ -8,12 +8,12 @@ import pytest
 
 from verl_ext.curriculum import build_curriculum, list_curricula
 from verl_ext.curriculum.base import Group
-from verl_ext.curriculum.sec import SEC, SECConfig, boltzmann, grpo_abs_advantage, load_categories, td_update
+from verl_ext.curriculum.sec import SECConfig, SECCurriculum, boltzmann, grpo_abs_advantage, load_categories, td_update
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_steps
 
 
-def _sec(categories, m=4, n=4, seed=0, **kw) -> SEC:
-    return SEC(SECConfig(batch_size=m, n=n, seed=seed, **kw), len(categories), categories=categories)
+def _sec(categories, m=4, n=4, seed=0, **kw) -> SECCurriculum:
+    return SECCurriculum(SECConfig(batch_size=m, n=n, seed=seed, **kw), len(categories), categories=categories)
 
 
 def test_registered():
@@ -112,7 +112,7 @@ def test_state_round_trip_resumes_bit_exactly():
         assert np.array_equal(b.q, a.q)
 
 
-def _sec_copy(cur: SEC) -> SEC:
+def _sec_copy(cur: SECCurriculum) -> SECCurriculum:
     c = _sec([cur.arms[a] for a in cur.arm_of_prompt], m=cur.config.batch_size, n=cur.config.n, seed=123)
     c.load_state_dict(cur.state_dict())
     return c

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from verl_ext.curriculum import GenerationBudgetExceeded, Group
-from verl_ext.curriculum.speed import Speed, SpeedConfig
+from verl_ext.curriculum.speed import SpeedConfig, SpeedCurriculum
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_with_metrics
 
 M = 16
@@ -34,7 +34,7 @@ def _rates(num: int, seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize(("n_init", "n", "k"), [(4, 16, 1), (8, 16, 2), (4, 8, 1)])
 def test_exact_trains_m_complete_groups_from_this_step(n_init: int, n: int, k: int) -> None:
-    cur = Speed(SpeedConfig(batch_size=M, n=n, n_init=n_init, k=k, seed=4), 500)
+    cur = SpeedCurriculum(SpeedConfig(batch_size=M, n=n, n_init=n_init, k=k, seed=4), 500)
     ctx = FakeRolloutContext(_rates(500), seed=1)
     metrics = _run(cur, ctx, 6)
     for rec, met in zip(ctx.history[:-1], metrics):
@@ -63,7 +63,7 @@ def test_exact_trains_m_complete_groups_from_this_step(n_init: int, n: int, k: i
 def test_flush_continues_only_what_is_missing() -> None:
     # k=2 and many informative prompts: the accepted buffer soon exceeds what is missing → flush.
     rates = np.where(np.arange(400) % 2 == 0, 0.5, 1.0)
-    cur = Speed(SpeedConfig(batch_size=M, n=16, n_init=8, k=2, seed=2), 400)
+    cur = SpeedCurriculum(SpeedConfig(batch_size=M, n=16, n_init=8, k=2, seed=2), 400)
     ctx = FakeRolloutContext(rates, seed=3)
     metrics = _run(cur, ctx, 5)
     assert sum(met["speed/flush_rounds"] for met in metrics) >= 1
@@ -77,7 +77,7 @@ def test_flush_continues_only_what_is_missing() -> None:
 
 
 def test_constant_rewards_raise_after_exactly_R_rounds() -> None:
-    cur = Speed(SpeedConfig(batch_size=M, n=8, n_init=4, k=1, max_gen_rounds=5), 200)
+    cur = SpeedCurriculum(SpeedConfig(batch_size=M, n=8, n_init=4, k=1, max_gen_rounds=5), 200)
     ctx = FakeRolloutContext(np.ones(200), seed=0)
     with pytest.raises(GenerationBudgetExceeded, match=r"step 1 kept only 0/16 .* 5 generation rounds") as err:
         cur.run_step(ctx)
@@ -91,7 +91,7 @@ def _born(ctx: FakeRolloutContext) -> dict[str, int]:
 
 def test_pipelined_trains_stale_data_and_drops_over_age_items() -> None:
     cfg = SpeedConfig(batch_size=M, n=16, n_init=8, k=2, mode="pipelined", max_staleness_steps=1, seed=0)
-    cur = Speed(cfg, 2000)
+    cur = SpeedCurriculum(cfg, 2000)
     ctx = CarryFakeContext(np.full(2000, 0.5), seed=0)
     metrics = _run(cur, ctx, 4)
     assert metrics[0]["speed/stale_response_frac"] == 0.0
@@ -104,7 +104,7 @@ def test_pipelined_trains_stale_data_and_drops_over_age_items() -> None:
         assert all(rec.step - born[h] <= 1 for h in rec.committed)
         assert all(ctx.group(h).n == 16 for h in rec.committed)
     # with no staleness allowed the whole carry is dropped and nothing stale is trained
-    cur0 = Speed(SpeedConfig(**{**cfg.__dict__, "max_staleness_steps": 0}), 2000)
+    cur0 = SpeedCurriculum(SpeedConfig(**{**cfg.__dict__, "max_staleness_steps": 0}), 2000)
     ctx0 = CarryFakeContext(np.full(2000, 0.5), seed=0)
     m0 = _run(cur0, ctx0, 3)
     assert all(met["speed/stale_response_frac"] == 0.0 for met in m0)
@@ -113,11 +113,11 @@ def test_pipelined_trains_stale_data_and_drops_over_age_items() -> None:
 
 def test_pipelined_carry_is_not_checkpointed() -> None:
     cfg = SpeedConfig(batch_size=M, n=16, n_init=8, k=2, mode="pipelined", seed=0)
-    a = Speed(cfg, 2000)
+    a = SpeedCurriculum(cfg, 2000)
     _run(a, CarryFakeContext(np.full(2000, 0.5), seed=0), 1)
     carry = a.state_dict()["carry_size"]
     assert carry > 0
-    b = Speed(cfg, 2000)
+    b = SpeedCurriculum(cfg, 2000)
     b.load_state_dict(_roundtrip(a.state_dict(), "torch"))
     ctx = CarryFakeContext(np.full(2000, 0.5), seed=5)
     ctx.step = 2
@@ -135,9 +135,9 @@ def test_state_roundtrip_gives_identical_next_proposals() -> None:
     rates = _rates(400, seed=9)
     cfg = SpeedConfig(batch_size=M, n=8, n_init=4, k=1, seed=21)
     for via in ("pickle", "torch"):
-        a = Speed(cfg, 400)
+        a = SpeedCurriculum(cfg, 400)
         _run(a, FakeRolloutContext(rates, seed=0), 3)
-        b = Speed(SpeedConfig(batch_size=M, n=8, n_init=4, k=1, seed=0), 400)
+        b = SpeedCurriculum(SpeedConfig(batch_size=M, n=8, n_init=4, k=1, seed=0), 400)
         b.load_state_dict(_roundtrip(a.state_dict(), via))
         ctx_a, ctx_b = FakeRolloutContext(rates, seed=4), FakeRolloutContext(rates, seed=4)
         _run(a, ctx_a, 5)
@@ -161,7 +161,7 @@ def test_bad_hyper_parameters_name_the_fix() -> None:
     with pytest.raises(ValueError, match="max_staleness_steps"):
         SpeedConfig(max_staleness_steps=-1)
     with pytest.raises(ValueError, match=r"k·m screened = 256 distinct prompts per step but the pool has 100"):
-        Speed(SpeedConfig(batch_size=64, k=4), 100)
+        SpeedCurriculum(SpeedConfig(batch_size=64, k=4), 100)
 
 
 @pytest.mark.parametrize("mode", ["exact", "pipelined"])
@@ -169,7 +169,7 @@ def test_screening_and_continuation_share_one_wave(mode: str) -> None:
     """Each round is one generation wave (screening + continuation dispatched together), not two."""
     cfg = SpeedConfig(batch_size=M, n=16, n_init=4, k=1, mode=mode, seed=4)
     ctx = (CarryFakeContext if mode == "pipelined" else FakeRolloutContext)(_rates(2000), seed=1)
-    metrics = _run(Speed(cfg, 2000), ctx, 6)
+    metrics = _run(SpeedCurriculum(cfg, 2000), ctx, 6)
     fused = 0
     for rec, met in zip(ctx.history[:-1], metrics):
         methods = [method for method, _, _ in rec.calls]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tests.pilot.conftest import write_prompts
-from verl_ext.curriculum.prefilter import Prefilter, PrefilterConfig, load_pref_table
+from verl_ext.curriculum.prefilter import PrefilterConfig, PrefilterCurriculum, load_pref_table
 from verl_ext.data.contract import read_dataset
 from verl_ext.pilot.prefilter_pass import output_paths, write_prefilter_outputs
 from verl_ext.pilot.rollouts import load_prompts
@@ -47,7 +47,7 @@ def test_outputs_and_pref_mapping(tmp_path: Path) -> None:
     np.testing.assert_allclose(pref["p_ref"], np.array(counts) / 16)
     # the prefilter curriculum's π_ref reader keys the table by the filtered file's rows
     np.testing.assert_allclose(load_pref_table(str(paths["pref"]), len(kept)), [5 / 16, 1 / 16, 15 / 16, 8 / 16])
-    cur = Prefilter(PrefilterConfig(batch_size=2, n=4, pref_table=str(paths["pref"])), len(kept))
+    cur = PrefilterCurriculum(PrefilterConfig(batch_size=2, n=4, pref_table=str(paths["pref"])), len(kept))
     assert np.isfinite(cur.pref_acc).all()
     on_disk = json.loads(paths["report"].read_text())
     assert on_disk == json.loads(json.dumps(report))
@@ -81,14 +81,15 @@ def test_cli_tiny_model_rerun_byte_identical(tmp_path: Path, stopping_model: Pat
     for key in ("kept", "pref"):
         assert pa[key].read_bytes() == pb[key].read_bytes()
     ra, rb = (json.loads(p["report"].read_text()) for p in (pa, pb))
-    timing = {"wall_clock_hours", "gpu_hours"}
+    timing = {"wall_clock_hours", "gpu_hours", "created_utc", "config"}  # config: the two runs' --out-dir differ
     assert {k: v for k, v in ra.items() if k not in timing} == {k: v for k, v in rb.items() if k not in timing}
+    assert {**ra["config"], "out_dir": None} == {**rb["config"], "out_dir": None}
     pref = pd.read_parquet(pa["pref"])
     assert (pref["n_correct"] > 0).any() and len(read_dataset(pa["kept"])) == first["kept"] == (
         pref["index"] >= 0
     ).sum()
     assert first["sampling"] == {"do_sample": True, "temperature": 1.0, "top_p": 1.0, "top_k": -1,
                                  "max_new_tokens": 3, "n": 4}  # fmt: skip
-    assert first["seed"] == 3 and first["verl_version"] == "0.9.1" and len(first["model_hash"]) == 64
+    assert first["seed"] == 3 and first["versions"]["verl"] == "0.9.1" and len(first["model_hash"]) == 64
     assert first["gpus"] == 0 and first["gpu_hours"] == 0.0 and first["wall_clock_hours"] > 0
     assert pref["n_truncated"].sum() == first["responses_truncated"] > 0  # 3 tokens: some responses hit the limit

@@ -235,13 +235,13 @@ def test_generate_and_extend_is_one_wave(local_tq, producer):
 
 def test_speed_waves_per_step_drop_on_transfer_queue(local_tq, producer):
     """SPEED through the real context: a round's screening and continuation are one wave (curriculum/gen_waves)."""
-    from verl_ext.curriculum.speed import Speed, SpeedConfig
+    from verl_ext.curriculum.speed import SpeedConfig, SpeedCurriculum
 
     _clear_all()
     rates = np.random.default_rng(0).choice([0.0, 0.5, 1.0], size=200, p=[0.3, 0.4, 0.3])
     trainer = StubTrainer(rates, seed=5)
     producer(trainer)
-    cur = Speed(SpeedConfig(batch_size=4, n=8, n_init=4, k=1, seed=0), 200)
+    cur = SpeedCurriculum(SpeedConfig(batch_size=4, n=8, n_init=4, k=1, seed=0), 200)
     aliases: dict[str, str] = {}
     dispatches = waves = 0
     for step in (1, 2, 3):
@@ -342,12 +342,12 @@ def test_replay_buffer_wait_is_bounded(local_tq, producer):
 
 
 def _gvm(num_prompts: int):
-    from verl_ext.curriculum.gvm import GVM, GVMConfig
+    from verl_ext.curriculum.gvm import GVMConfig, GVMCurriculum
 
     rng = np.random.default_rng(3)
     table = {"index": np.arange(num_prompts), "p": rng.uniform(0.05, 0.95, num_prompts),
              "G": rng.uniform(0.5, 2.0, num_prompts)}  # fmt: skip
-    return GVM(GVMConfig(batch_size=8, n=4, seed=0), num_prompts, pilot_table=table)
+    return GVMCurriculum(GVMConfig(batch_size=8, n=4, seed=0), num_prompts, pilot_table=table)
 
 
 def _cures_release(num_prompts: int, tmp_path):

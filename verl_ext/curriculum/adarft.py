@@ -30,7 +30,14 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 
-__all__ = ["AdaRFT", "AdaRFTConfig", "load_difficulty", "select_closest", "transform_difficulty", "update_target"]
+__all__ = [
+    "AdaRFTCurriculum",
+    "AdaRFTConfig",
+    "load_difficulty",
+    "select_closest",
+    "transform_difficulty",
+    "update_target",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +191,7 @@ class AdaRFTConfig(CurriculumConfig):
 
 
 @register_curriculum("adarft")
-class AdaRFT(Curriculum):
+class AdaRFTCurriculum(Curriculum):
     """AdaRFT: the m prompts closest to the target difficulty; the target follows the batch's mean reward."""
 
     config_class = AdaRFTConfig

@@ -47,7 +47,7 @@ from verl_ext.curriculum.cures import (
 )
 from verl_ext.curriculum.uniform import group_counts
 
-__all__ = ["GRADNORM_PRODUCER", "CuresAlgorithm1", "CuresAlgorithm1Config", "GradNormProducer", "merge_draws"]
+__all__ = ["GRADNORM_PRODUCER", "CuresAlgorithm1Curriculum", "CuresAlgorithm1Config", "GradNormProducer", "merge_draws"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ GradNormProducer = Callable[[Sequence[Group]], Sequence[np.ndarray]]
 # Who attaches the producer in a real run (named in the error when none is attached).
 GRADNORM_PRODUCER = (
     "the trainer extension verl_ext.workers.gradnorm_extension:CuresGradNormExtension "
-    "(declared by CuresAlgorithm1.extension)"
+    "(declared by CuresAlgorithm1Curriculum.extension)"
 )
 GRADNORM_PARAMS = ("lm_head",)
 
@@ -124,7 +124,7 @@ class CuresAlgorithm1Config(CuresCommonConfig):
 
 
 @register_curriculum("cures_algorithm1")
-class CuresAlgorithm1(Curriculum):
+class CuresAlgorithm1Curriculum(Curriculum):
     """The state machine of Algorithm 1: subset t = ⌈step/M⌉, pilot + reset at its first step, then draws."""
 
     config_class = CuresAlgorithm1Config

@@ -37,7 +37,7 @@ from verl_ext.curriculum.cures import (
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts
 
-__all__ = ["CuresOnline", "CuresOnlineConfig", "draw_distinct"]
+__all__ = ["CuresOnlineCurriculum", "CuresOnlineConfig", "draw_distinct"]
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class CuresOnlineConfig(CuresCommonConfig):
 
 
 @register_curriculum("cures_online")
-class CuresOnline(Curriculum):
+class CuresOnlineCurriculum(Curriculum):
     """``cures_online``: one ``numpy.random.Generator`` seeded by ``config.seed``; weights in a sum tree."""
 
     config_class = CuresOnlineConfig

@@ -22,7 +22,7 @@ from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, Rollou
 from verl_ext.curriculum.cures import legacy_checkpoint_message
 
 __all__ = [
-    "CuresRelease",
+    "CuresReleaseCurriculum",
     "CuresReleaseConfig",
     "align_to_gpus",
     "load_release_table",
@@ -155,7 +155,7 @@ class CuresReleaseConfig(CurriculumConfig):
 
 
 @register_curriculum("cures_release")
-class CuresRelease(Curriculum):
+class CuresReleaseCurriculum(Curriculum):
     """``cures_release``: frozen weights and copies from the stage-0 table, no in-training updates."""
 
     config_class = CuresReleaseConfig

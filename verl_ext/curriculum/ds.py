@@ -17,7 +17,7 @@ from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, Rollou
 from verl_ext.curriculum.filtering import RoundLog, draw_fresh
 from verl_ext.curriculum.sampler import PassSampling
 
-__all__ = ["DSConfig", "DynamicSampling"]
+__all__ = ["DSConfig", "DynamicSamplingCurriculum"]
 
 _COUNTERS = ("rounds", "candidates", "kept", "surplus_discarded", "all_correct", "all_wrong")
 
@@ -39,7 +39,7 @@ class DSConfig(CurriculumConfig):
 
 
 @register_curriculum("ds")
-class DynamicSampling(PassSampling, Curriculum):
+class DynamicSamplingCurriculum(PassSampling, Curriculum):
     """DS selector: m informative groups per step out of whole rounds of k·m candidates (PCL Alg. 4)."""
 
     config_class = DSConfig

@@ -31,7 +31,7 @@ from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_stat
 
 __all__ = [
     "GresoConfig",
-    "Greso",
+    "GresoCurriculum",
     "history_skip_probability",
     "next_rollout_batch",
     "skip_probability",
@@ -150,7 +150,7 @@ class _StepStats:
 
 
 @register_curriculum("greso")
-class Greso(Curriculum):
+class GresoCurriculum(Curriculum):
     """GRESO selector: probabilistic pre-rollout skipping + fill-the-batch filtering (docs/methods/greso.md)."""
 
     config_class = GresoConfig

@@ -24,7 +24,7 @@ from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_stat
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GVMConfig", "GVM", "allocate_rollouts", "gvm_weights", "load_pilot_table", "sum_preserving_round"]
+__all__ = ["GVMConfig", "GVMCurriculum", "allocate_rollouts", "gvm_weights", "load_pilot_table", "sum_preserving_round"]
 
 
 def gvm_weights(grad_norm: np.ndarray, accept_rate: np.ndarray, alpha: float = 1e-3, beta: float = 2.0) -> np.ndarray:
@@ -144,7 +144,7 @@ def _table_hash(index: np.ndarray, n: np.ndarray) -> str:
 
 
 @register_curriculum("gvm")
-class GVM(Curriculum):
+class GVMCurriculum(Curriculum):
     """GVM selector: m prompts per step from the pilot subset, n_x responses each, n_x = 0 dropped."""
 
     config_class = GVMConfig

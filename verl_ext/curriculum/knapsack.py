@@ -37,7 +37,7 @@ from verl_ext.curriculum.cures import BetaPosterior
 from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import group_counts
 
-__all__ = ["KnapsackAllocation", "KnapsackConfig", "allocate_knapsack", "knapsack_value", "spread_evenly"]
+__all__ = ["KnapsackCurriculum", "KnapsackConfig", "allocate_knapsack", "knapsack_value", "spread_evenly"]
 
 
 def knapsack_value(p: np.ndarray | float, n: np.ndarray | int) -> np.ndarray:
@@ -182,7 +182,7 @@ class KnapsackConfig(CurriculumConfig):
 
 
 @register_curriculum("knapsack")
-class KnapsackAllocation(PassSampling, Curriculum):
+class KnapsackCurriculum(PassSampling, Curriculum):
     """Uniform pass sampling of m prompts; per-prompt n_i from the knapsack over the Beta posterior's p̂."""
 
     config_class = KnapsackConfig

@@ -33,7 +33,7 @@ from verl_ext.curriculum.cures import BetaPosterior
 from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import group_counts
 
-__all__ = ["MoPPS", "MoPPSConfig", "select_threshold", "select_topk"]
+__all__ = ["MoPPSCurriculum", "MoPPSConfig", "select_threshold", "select_topk"]
 
 SELECTIONS = ("topk", "threshold")
 
@@ -104,7 +104,7 @@ class MoPPSConfig(CurriculumConfig):
 
 
 @register_curriculum("mopps")
-class MoPPS(PassSampling, Curriculum):
+class MoPPSCurriculum(PassSampling, Curriculum):
     """MoPPS selector: Thompson draws over a candidate pool, m prompts with n responses each, all trained."""
 
     config_class = MoPPSConfig

@@ -18,7 +18,7 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 
-__all__ = ["PrefilterConfig", "Prefilter", "load_pref_table", "prefilter_keep", "summarize_prefilter"]
+__all__ = ["PrefilterConfig", "PrefilterCurriculum", "load_pref_table", "prefilter_keep", "summarize_prefilter"]
 
 
 def _check_counts(n_correct: np.ndarray | Sequence[int], n_pre: int) -> np.ndarray:
@@ -126,7 +126,7 @@ class PrefilterConfig(CurriculumConfig):
 
 
 @register_curriculum("prefilter")
-class Prefilter(Curriculum):
+class PrefilterCurriculum(Curriculum):
     """The next m prompts of the pass permutation of D', n responses each, all trained."""
 
     config_class = PrefilterConfig

@@ -31,7 +31,7 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampling
 
-__all__ = ["MODES", "ReinforceAda", "ReinforceAdaConfig", "is_finished", "keep_counts", "keep_positions"]
+__all__ = ["MODES", "ReinforceAdaCurriculum", "ReinforceAdaConfig", "is_finished", "keep_counts", "keep_positions"]
 
 MODES = ("balanced", "positive_focused")
 _COUNTERS = ("rounds", "finished", "unfinished", "responses", "kept", "dropped")
@@ -110,7 +110,7 @@ class ReinforceAdaConfig(CurriculumConfig):
 
 
 @register_curriculum("reinforce_ada")
-class ReinforceAda(PassSampling, Curriculum):
+class ReinforceAdaCurriculum(PassSampling, Curriculum):
     """Reinforce-Ada: rounds of ``round_n`` responses per active prompt, then balanced down-sampling to n."""
 
     config_class = ReinforceAdaConfig

@@ -30,7 +30,7 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 
-__all__ = ["SEC", "SECConfig", "boltzmann", "grpo_abs_advantage", "load_categories", "td_update"]
+__all__ = ["SECCurriculum", "SECConfig", "boltzmann", "grpo_abs_advantage", "load_categories", "td_update"]
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def _arm_name(label: Any) -> str:
 
 
 @register_curriculum("sec")
-class SEC(Curriculum):
+class SECCurriculum(Curriculum):
     """Self-Evolving Curriculum: arms = categories, Boltzmann draws per slot, TD(0) on the mean |advantage|."""
 
     config_class = SECConfig

@@ -30,7 +30,7 @@ from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, Rollou
 from verl_ext.curriculum.filtering import RoundLog, draw_fresh
 from verl_ext.curriculum.sampler import PassSampling
 
-__all__ = ["SpeedConfig", "Speed"]
+__all__ = ["SpeedConfig", "SpeedCurriculum"]
 
 _MODES = ("exact", "pipelined")
 
@@ -76,7 +76,7 @@ class _Item:
 
 
 @register_curriculum("speed")
-class Speed(PassSampling, Curriculum):
+class SpeedCurriculum(PassSampling, Curriculum):
     """SPEED selector (screen n_init, continue 0 < p̂_init < 1 to n, train m complete groups)."""
 
     config_class = SpeedConfig

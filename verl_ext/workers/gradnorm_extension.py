@@ -1,6 +1,6 @@
 """``cures_algorithm1``'s trainer extension: subset labels from the data and the actor-side gradient-norm producer.
 
-Declared by ``CuresAlgorithm1.extension``. In ``setup`` (end of the trainer's
+Declared by ``CuresAlgorithm1Curriculum.extension``. In ``setup`` (end of the trainer's
 ``_setup``, after the curriculum is built) it
 
 - attaches the per-prompt subset labels (``extra_info.subset``) when ``curriculum.params.subsets=data``;
@@ -27,7 +27,7 @@ import transfer_queue as tq
 from verl import DataProto
 
 from verl_ext.curriculum.base import Group
-from verl_ext.curriculum.cures_algorithm1 import CuresAlgorithm1
+from verl_ext.curriculum.cures_algorithm1 import CuresAlgorithm1Curriculum
 from verl_ext.workers.gradnorm_worker import build_gradnorm_batch, lm_head_gradnorm_on_worker, split_norms
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class CuresGradNormExtension:
     def setup(self, handle: ExtensionHandle) -> None:
         """Attach subset labels and, for ``sigma: gradnorm``, the producer; refuse engines it cannot run on."""
         curriculum = handle.curriculum
-        if not isinstance(curriculum, CuresAlgorithm1):
+        if not isinstance(curriculum, CuresAlgorithm1Curriculum):
             raise TypeError(f"CuresGradNormExtension needs the cures_algorithm1 curriculum, got {type(curriculum)}")
         self._handle = handle
         if curriculum.config.subsets == "data":
