@@ -1,6 +1,9 @@
 #!/usr/bin/env python
 """Evaluate a checkpoint on the PCL or CurES benchmark suite; writes per-benchmark JSONs and summary.json.
 
+The run's provenance (commit, versions, command, arguments, the benchmark files' ``test.meta.json``) goes to
+``<out-dir>/provenance.json`` (``provenance-<n>.json`` when the folder already has one) before evaluation starts.
+
 The checkpoint is a Hugging Face model folder. A verl (FSDP) checkpoint is converted first with verl's merger:
 
     python -m verl.model_merger merge --backend fsdp \\
@@ -30,9 +33,11 @@ import json
 import logging
 from pathlib import Path
 
+from verl_ext.data.layout import prepared_file
 from verl_ext.eval.backends import make_backend
 from verl_ext.eval.benchmarks import PROFILES, SUITES, get_profile, get_suite
 from verl_ext.eval.runner import EvalConfig, default_scorer, run_suite
+from verl_ext.provenance import build_provenance, write_provenance
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -77,6 +82,9 @@ def main(argv: list[str] | None = None) -> dict:
               "seed": args.seed, "limit": args.limit, "max_samples": args.max_samples}  # fmt: skip
     cfg = EvalConfig(args.model, suite, profile, args.data_dir, args.out_dir, args.benchmarks, args.max_samples,
                      args.limit, labels)  # fmt: skip
+    names = args.benchmarks or suite.benchmarks
+    data_files = {name: str(prepared_file(args.data_dir, name, "test")) for name in names}
+    write_provenance(args.out_dir, build_provenance("eval", config=args, data_files=data_files))
     summary = run_suite(cfg, backend, default_scorer(args.verify_timeout), args.backend)
     brief = {b: round(100 * r["avg_at_k"], 2) for b, r in summary["benchmarks"].items()}
     print(json.dumps({"profile": profile.name, "avg@k %": brief, "avg": summary["avg"]}, indent=1))

@@ -13,7 +13,9 @@ Examples:
         --pilot-args "--k 8" -- experiment=cures_table1/qwen2.5-math-1.5b_gvm-grpo
 
 Everything after ``--`` is passed to the training entry as Hydra overrides. The manifest is
-``<work-dir>/manifest.json``; each iteration lives in ``<work-dir>/iter_<ii>/`` (table, ckpt/, hf/).
+``<work-dir>/manifest.json``; each iteration lives in ``<work-dir>/iter_<ii>/`` (table, ckpt/, hf/). A real run
+(not ``--dry-run``) first writes ``<work-dir>/provenance.json`` (``provenance-<n>.json`` on a rerun; commit,
+versions, command, arguments, each subset file's meta); every pilot report and training run records its own.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import shlex
 from pathlib import Path
 
 from verl_ext.pilot.iterations import METHODS, IterationPlan, run_iterations, subprocess_runner
+from verl_ext.provenance import build_provenance, write_provenance
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -57,6 +60,9 @@ def main(argv: list[str] | None = None) -> None:
         pilot_args=tuple(shlex.split(args.pilot_args)),
         train_overrides=tuple(args.overrides),
     )
+    if not args.dry_run:
+        subsets = {f"subset_{i}": args.subset_template.format(i=i) for i in range(1, args.iterations + 1)}
+        write_provenance(args.work_dir, build_provenance("iterations", config=args, data_files=subsets))
     run_iterations(plan, subprocess_runner(cwd=REPO), dry_run=args.dry_run)
 
 

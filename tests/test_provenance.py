@@ -14,6 +14,8 @@ from omegaconf import OmegaConf
 
 from verl_ext.provenance import build_provenance, dataset_provenance, git_state, write_provenance
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo, check=True,
@@ -99,3 +101,24 @@ def test_runner_writes_provenance_under_default_local_dir_and_keeps_it_on_resume
     assert record["kind"] == "train" and record["config"]["trainer"]["default_local_dir"] == str(first.parent)
     assert record["datasets"]["train"][0]["meta"] == {"dataset": "synthetic", "revision": None}
     assert record["datasets"]["val"] == [{"path": str(data / "test.parquet"), "meta": None}]
+
+
+def test_iteration_driver_records_provenance_on_a_real_run_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("run_iterations_script", ROOT / "scripts" / "run_iterations.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    calls = []
+    monkeypatch.setattr(script, "run_iterations", lambda plan, runner, dry_run: calls.append(dry_run))
+    args = ["--method", "gvm", "--base-model", "m", "--subset-template", str(tmp_path / "numina_{i}.parquet"),
+            "--iterations", "2", "--work-dir"]  # fmt: skip
+    script.main([*args, str(tmp_path / "dry"), "--dry-run"])
+    assert not (tmp_path / "dry").exists()
+    script.main([*args, str(tmp_path / "real"), "--", "seed=3"])
+    record = json.loads((tmp_path / "real" / "provenance.json").read_text())
+    assert calls == [True, False] and record["kind"] == "iterations" and record["config"]["overrides"] == ["seed=3"]
+    assert list(record["datasets"]) == ["subset_1", "subset_2"]
+    assert record["datasets"]["subset_2"] == [{"path": str(tmp_path / "numina_2.parquet"), "meta": None}]

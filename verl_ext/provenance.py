@@ -122,8 +122,8 @@ def _plain(config: Any) -> Any:
     except ImportError:  # pragma: no cover - omegaconf is a verl dependency
         pass
     if hasattr(config, "__dict__") and not isinstance(config, Mapping):
-        return {k: v for k, v in vars(config).items() if not k.startswith("_")}
-    return config
+        config = {k: v for k, v in vars(config).items() if not k.startswith("_")}
+    return json.loads(json.dumps(config, default=str))  # paths and other objects as strings
 
 
 def build_provenance(

@@ -53,6 +53,9 @@ def test_eval_then_table(
     assert all(isinstance(r["response"], str) and r["score"] in (0.0, 1.0) for r in records)
     assert all(r["score"] == 0.0 for r in records if r["truncated"])  # truncated → 0 (reward rule)
     assert summary["avg"]["missing"] == ["gsm8k", "gaokao2023en", "minerva", "olympiadbench", "aime25", "amc23"]
+    provenance = json.loads((out / "provenance.json").read_text())  # verl_ext.provenance, written before evaluation
+    assert provenance["kind"] == "eval" and provenance["config"]["suite"] == "cures"
+    assert [d["path"] for d in provenance["datasets"]["aime24"]] == [str(data / "aime24" / "test.parquet")]
 
     tables = tmp_path / "tables"
     rendered = make_table.main(["--results-dir", str(tmp_path / "results"), "--layout", "cures_table1",

@@ -17,8 +17,9 @@ import numpy as np
 
 from verl_ext.eval.backends import GenerationBackend, make_backend
 from verl_ext.pilot.gradients import load_policy, rollout_grad_norms
-from verl_ext.pilot.provenance import Stopwatch, model_hash, verl_version
+from verl_ext.pilot.provenance import Stopwatch, model_hash
 from verl_ext.pilot.rollouts import PromptSet, Rollouts, SamplingSpec, load_prompts, sample_and_score, training_scorer
+from verl_ext.provenance import build_provenance
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +116,19 @@ def grad_pass(args: argparse.Namespace, prompts: PromptSet, rollouts: Rollouts, 
 
 
 def provenance(args: argparse.Namespace, watch: Stopwatch, **extra: Any) -> dict[str, Any]:
-    """Report fields: model hash, backend, sampling parameters, seed, verl version, measured hours."""
+    """Report fields: the pass's provenance record (``verl_ext.provenance``: commit, dirty flag, versions, command,
+    arguments, the ``--data`` file's meta), the model hash, backend, sampling parameters, seed and measured hours."""
     spec = sampling_spec(args)
-    return {
-        "data": str(args.data),
-        "model": str(args.model),
-        "model_hash": model_hash(args.model),
-        "backend": args.backend,
-        "sampling": {**spec.params(), "n": spec.n},
-        "seed": spec.seed,
-        "verl_version": verl_version(),
+    return build_provenance(
+        "pilot",
+        config=args,
+        data_files={"data": args.data},
+        data=str(args.data),
+        model=str(args.model),
+        model_hash=model_hash(args.model),
+        backend=args.backend,
+        sampling={**spec.params(), "n": spec.n},
+        seed=spec.seed,
         **watch.summary(),
         **extra,
-    }
+    )

@@ -1,14 +1,14 @@
-"""Provenance of an offline pass: model hash, verl version, device count and measured wall-clock / GPU-hours."""
+"""An offline pass's own provenance fields: model hash, device count and measured wall-clock / GPU-hours (commit,
+versions and command come from ``verl_ext.provenance``)."""
 
 from __future__ import annotations
 
 import hashlib
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Stopwatch", "gpu_count", "model_hash", "verl_version"]
+__all__ = ["Stopwatch", "gpu_count", "model_hash"]
 
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
 
@@ -24,14 +24,6 @@ def model_hash(model_dir: str | Path) -> str:
         if f.suffix in WEIGHT_SUFFIXES:
             h.update(f"{f.name}:{f.stat().st_size}\n".encode())
     return h.hexdigest()
-
-
-def verl_version() -> str:
-    """Installed verl version, or ``unknown``."""
-    try:
-        return metadata.version("verl")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def gpu_count() -> int:
