@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import legacy_checkpoint_message
 
 __all__ = [
@@ -201,10 +201,6 @@ class CuresReleaseCurriculum(Curriculum):
             "cures/alloc_max": float(n.max()),
             "cures/alloc_dropped": float((~keep).sum()),
         }
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """The released code never updates within an iteration: metrics only."""
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, step and the table hash (a resume must use the same stage-0 file)."""

@@ -8,7 +8,7 @@ discarded. Whole k·m rounds are PCL's DS cost.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -85,10 +85,6 @@ class DynamicSamplingCurriculum(PassSampling, Curriculum):
         for key, value in step.items():
             self.totals[key] += value
         return {f"ds/{key}": float(value) for key, value in step.items()}
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update: the filter saw every reward in :meth:`run_step`."""
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler and cumulative counters."""

@@ -299,10 +299,6 @@ class GresoCurriculum(Curriculum):
             "greso/rollouts_saved": float(skipped * self.config.n),
         }
 
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """Nothing to do: the history was recorded in :meth:`run_step` (every rollout, released ones included)."""
-        return {}
-
     # -------------------------------------------------------------------------------------------- checkpoint
     def state_dict(self) -> dict[str, Any]:
         """History H (index int64, data_epoch int16, correct uint8), trailing runs, p_e, p_h, RNG, sampler."""

@@ -14,12 +14,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 
 logger = logging.getLogger(__name__)
@@ -222,10 +222,6 @@ class GVMCurriculum(Curriculum):
             "gvm/singleton_groups": float((kept == 1).sum()),
             "gvm/iteration": float(self.iteration),
         }
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No online state (the allocation is fixed per iteration) (the trainer logs the ``curriculum/`` metrics)."""
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler over the pilot rows, iteration index and the allocation hash."""

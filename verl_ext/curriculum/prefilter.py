@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, RolloutContext, register_curriculum
 from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 
 __all__ = ["PrefilterConfig", "PrefilterCurriculum", "load_pref_table", "prefilter_keep", "summarize_prefilter"]
@@ -156,10 +156,6 @@ class PrefilterCurriculum(Curriculum):
             if np.isfinite(values).any():
                 metrics["prefilter/pref_acc"] = float(np.nanmean(values))
         return metrics
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state (the trainer logs the ``curriculum/`` metrics)."""
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass position (the pre-filter itself is offline and stateless)."""

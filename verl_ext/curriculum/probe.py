@@ -8,11 +8,10 @@ release every probe group and train on n **fresh** responses of the kept prompts
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
 
 import numpy as np
 
-from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.base import Curriculum, CurriculumConfig, RolloutContext, register_curriculum
 from verl_ext.curriculum.pcl import select_closest
 from verl_ext.curriculum.sampler import PassSampling
 
@@ -69,7 +68,3 @@ class ProbeCurriculum(PassSampling, Curriculum):
             "probe/candidates": float(candidates.size),
             "probe/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
         }
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state (the trainer logs the ``curriculum/`` metrics)."""
-        return {}

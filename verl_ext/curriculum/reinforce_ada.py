@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -168,10 +168,6 @@ class ReinforceAdaCurriculum(PassSampling, Curriculum):
     def _finished(self, group: Group) -> bool:
         s = group.successes
         return is_finished(s, group.n - s, self.config.n, self.config.mode)
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update: the rounds saw every reward in :meth:`run_step`."""
-        return {}
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler and cumulative counters."""

@@ -191,10 +191,6 @@ class SpeedCurriculum(PassSampling, Curriculum):
         self._carry_dropped_on_resume = 0
         return metrics
 
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update: the filter saw every reward in :meth:`run_step`."""
-        return {}
-
     # ------------------------------------------------------------ checkpoint
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass sampler. The pipelined carry is not saved (its groups live in the trainer's step

@@ -58,7 +58,3 @@ class UniformCurriculum(PassSampling, Curriculum):
         groups = ctx.submit(indices, self.config.n)
         ctx.commit(groups)
         return {}
-
-    def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """No state to update (the trainer logs the ``curriculum/`` metrics)."""
-        return {}
