@@ -282,13 +282,14 @@ def _check_verl_and_dataclasses(cfg: DictConfig, run: Run) -> None:
     from verl.utils.config import omega_conf_to_dataclass, validate_config
 
     from verl_ext.curriculum import get_curriculum_class
-    from verl_ext.trainer.config import CurriculumSection
+    from verl_ext.trainer.config import CurriculumSection, section_from_config
 
     assert need_reference_policy(cfg) is (run.paper == "cures")
     assert need_critic(cfg) is False
     validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
     assert isinstance(omega_conf_to_dataclass(cfg.algorithm), AlgoConfig)
-    section = omega_conf_to_dataclass(cfg.curriculum, CurriculumSection)
+    section = section_from_config(cfg)  # the typed section; PCL's value_model is its own node
+    assert isinstance(section, CurriculumSection)
     assert section.seed == cfg.seed
     # the strategy's own dataclass checks its hyper-parameters (no data needed)
     config_class = get_curriculum_class(section.name).config_class
