@@ -3,7 +3,8 @@
 # recipes' entry points (python -m recipes.<method>.main_<method>, verl 0.9.1's V1 trainer, +platform=cpu), the same
 # number of steps and the same optimisation settings each, over several seeds; then print the per-run table and the
 # mean ± sd over seeds (scripts/demo_report.py) and write a plot. Each step prints one progress line.
-#   bash scripts/demo.sh                                  # grpo (uniform), cures (cures_online), pcl; seeds 1 2 3
+#   bash scripts/demo.sh                                  # grpo (uniform), cures (cures_online), pcl; seed 1
+#   DEMO_SEEDS="1 2 3" bash scripts/demo.sh               # the mean ± sd table over three seeds (9 runs)
 #   DEMO_METHODS="grpo cures" DEMO_STEPS=10 DEMO_SEEDS=1 bash scripts/demo.sh
 #   DRY_RUN=1 bash scripts/demo.sh                        # compose and print each method's config, then exit
 #   bash scripts/demo.sh actor_rollout_ref.actor.optim.lr=5e-5   # extra Hydra overrides go to every method
@@ -23,8 +24,8 @@ OUT_DIR=${OUT_DIR:-${REPO_DIR}/outputs/demo}
 # step counts, lr and validation size: measured choices, docs/demo.md
 DEMO_STEPS=${DEMO_STEPS:-30}
 DEMO_METHODS=${DEMO_METHODS:-"grpo cures pcl"}
-# SEED alone (launch scripts' convention) runs that one seed
-DEMO_SEEDS=${DEMO_SEEDS:-${SEED:-"1 2 3"}}
+# one seed by default (three runs, the first thing a new user runs); DEMO_SEEDS="1 2 3" for the table over seeds
+DEMO_SEEDS=${DEMO_SEEDS:-${SEED:-1}}
 DEMO_BATCH=${DEMO_BATCH:-16}
 DEMO_N=${DEMO_N:-4}
 DEMO_LR=${DEMO_LR:-1e-4}
