@@ -253,7 +253,7 @@ def test_speed_waves_per_step_drop_on_transfer_queue(local_tq, producer):
         td = tq.kv_batch_get(keys=batch.keys, partition_id=PARTITION, select_fields=["uid"])
         sizes = {u: [str(x) for x in td["uid"]].count(u) for u in {str(x) for x in td["uid"]}}
         assert sorted(sizes.values()) == [8, 8, 8, 8]  # n_init + continuation reached the advantage as one group
-        assert ctx.log.waves == met["curriculum/gen_rounds"] == len(_rounds_of_events(trainer.events))
+        assert ctx.log.waves == met["speed/rounds"] == len(_rounds_of_events(trainer.events))
         dispatches += ctx.log.rounds
         waves += ctx.log.waves
         tq.kv_clear(keys=batch.keys, partition_id=PARTITION)
