@@ -66,6 +66,12 @@ def git_state(repo: str | Path = _REPO) -> dict[str, Any]:
     return {"git_commit": head.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
 
 
+def commit_label(repo: str | Path = _REPO) -> str:
+    """One string for a record's commit: ``<sha>``, ``<sha>+dirty`` with uncommitted tracked changes, or ``unknown``."""
+    state = git_state(repo)
+    return state["git_commit"] + ("+dirty" if state["git_dirty"] else "")
+
+
 def package_versions(packages: Iterable[str] = PACKAGES) -> dict[str, str]:
     """Installed version of each package (``not installed`` when absent); read from metadata, nothing imported."""
     versions = {}

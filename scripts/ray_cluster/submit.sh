@@ -60,7 +60,7 @@ if git rev-parse --git-dir >/dev/null 2>&1 && [[ -n $(git status --porcelain --u
     echo "error: the git tree has uncommitted changes; commit them or rerun with FORCE=1" >&2
     exit 3
   fi
-  GIT_COMMIT="${GIT_COMMIT}-dirty"
+  GIT_COMMIT="${GIT_COMMIT}+dirty"  # the spelling of verl_ext.provenance.commit_label
 fi
 
 RUNTIME_ENV=$(mktemp --suffix=.json)

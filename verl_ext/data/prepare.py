@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from verl_ext.data.adapters import NUMINA_SUBSETS, Table, get_source, load_table
 from verl_ext.data.contract import DataValidationError, make_row, validate_rows, write_dataset
 from verl_ext.data.layout import sidecar
 from verl_ext.data.templates import get_template
+from verl_ext.provenance import commit_label
 
 logger = logging.getLogger(__name__)
 
@@ -259,17 +259,6 @@ def prepare_numina_pool(
     return Prepared(NUMINA_POOL, kept, total, dropped, normalised, meta)
 
 
-def git_commit() -> str:
-    """This project's ``git rev-parse HEAD`` (``+dirty`` with uncommitted changes), or ``unknown``."""
-    cwd = Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def write_prepared(prepared: Prepared, path: str | Path, settings: dict[str, Any] | None = None) -> Path:
     """Write the parquet file (validated, atomic), then ``<split>.meta.json`` and ``<split>.dropped.json``.
 
@@ -285,7 +274,7 @@ def write_prepared(prepared: Prepared, path: str | Path, settings: dict[str, Any
         "rows_written": len(prepared.rows),
         "rows_dropped": len(prepared.dropped),
         "golds_normalised": prepared.normalised,
-        "git_commit": git_commit(),
+        "git_commit": commit_label(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
     sidecar(path, "dropped").write_text(json.dumps(dropped, indent=1, ensure_ascii=False))

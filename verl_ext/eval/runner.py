@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from verl_ext.data.layout import prepared_file, read_meta
 from verl_ext.eval.backends import GenerationBackend
 from verl_ext.eval.benchmarks import BENCHMARKS, DecodingProfile, Suite
 from verl_ext.eval.metrics import avg_at_k, paper_avg, scores_matrix, summarize_scores
+from verl_ext.provenance import commit_label
 
 logger = logging.getLogger(__name__)
 
@@ -173,17 +173,6 @@ def evaluate_benchmark(backend: GenerationBackend, problems: Sequence[Problem], 
     ]
 
 
-def git_commit(repo: Path | None = None) -> str:
-    """``git rev-parse HEAD`` of the project (``+dirty`` with uncommitted changes), or ``unknown``."""
-    cwd = repo or Path(__file__).resolve().parents[2]
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
 def _benchmark_summary(
     cfg: EvalConfig, name: str, k: int, params: dict[str, Any], records: list[dict], n_dropped: int = 0
 ) -> dict:
@@ -238,7 +227,7 @@ def run_suite(cfg: EvalConfig, backend: GenerationBackend, scorer: ScoreFn, back
         "suite": cfg.suite.name,
         "profile": cfg.profile.to_dict(),
         "backend": backend_name,
-        "git_commit": git_commit(),
+        "git_commit": commit_label(),
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "benchmarks": results,
         "avg": {"value": avg, "missing": missing, "complete": not missing},
