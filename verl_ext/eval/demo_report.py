@@ -2,7 +2,7 @@
 
 Input per method: the metrics verl's ``file`` tracking backend wrote (``trainer.logger=[console,file]``, read by
 :func:`verl_ext.eval.logs.load_metrics`) and, optionally, ``wall_seconds.txt`` next to it (the run's wall time,
-start-up included, written by the script). Columns, from the shared curriculum metrics of specs/baselines.md §0
+start-up included, written by the script). Columns, from the shared curriculum metrics of docs/metrics.md
 (``verl_ext/trainer/metrics.py``) and verl's step timer:
 
 - train accuracy (``curriculum/train_acc``, mean reward of the trained prompts): the final step's, the mean over all
