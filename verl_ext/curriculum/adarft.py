@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.fields import read_field
 
 __all__ = [
     "AdaRFTCurriculum",
@@ -103,18 +104,6 @@ def transform_difficulty(raw: Sequence[Any], transform: str, rows: np.ndarray | 
     return 100.0 * (values - values.min()) / span
 
 
-def _column(frame: Any, key: str, files: str) -> list[Any]:
-    """Values of ``key`` (a column, or ``extra_info.<k>`` inside the ``extra_info`` struct), None where absent."""
-    if key.startswith("extra_info."):
-        sub = key.split(".", 1)[1]
-        if "extra_info" not in frame.columns:
-            raise ValueError(f"{files} has no extra_info column (needed for difficulty key {key!r})")
-        return [e.get(sub) if isinstance(e, dict) else None for e in frame["extra_info"]]
-    if key not in frame.columns:
-        raise ValueError(f"{files} has no column {key!r}; its columns: {list(frame.columns)}")
-    return frame[key].tolist()
-
-
 def load_difficulty(
     files: str | Sequence[str], key: str, index_key: str, transform: str, num_prompts: int
 ) -> np.ndarray:
@@ -123,15 +112,7 @@ def load_difficulty(
     Rows whose index is −1 are skipped (the pre-filter table marks dropped prompts so). Every training index
     0..num_prompts−1 must appear exactly once; missing ones are refused naming them.
     """
-    import pandas as pd  # lazy: only this path reads files
-
-    paths = [files] if isinstance(files, str) else list(files)
-    if not paths:
-        raise ValueError("curriculum.params.difficulty_file is empty; point it at the training parquet")
-    frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-    where = ", ".join(paths)
-    index = np.array([-1 if v is None else int(v) for v in _column(frame, index_key, where)], dtype=np.int64)
-    raw = _column(frame, key, where)
+    where, index, raw = read_field(files, key, index_key, "curriculum.params.difficulty_file")
     keep = index != -1
     index, raw = index[keep], [v for v, k in zip(raw, keep, strict=True) if k]
     if index.size and (index.min() < 0 or index.max() >= num_prompts):

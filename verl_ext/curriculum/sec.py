@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
+from verl_ext.curriculum.fields import read_field
 
 __all__ = ["SECCurriculum", "SECConfig", "boltzmann", "grpo_abs_advantage", "load_categories", "td_update"]
 
@@ -62,18 +63,6 @@ def td_update(q: np.ndarray, rewards: Mapping[int, float], lr: float) -> np.ndar
     return out
 
 
-def _column(frame: Any, key: str, where: str) -> list[Any]:
-    """Values of ``key`` (a column, or ``extra_info.<k>`` inside the ``extra_info`` struct), None where absent."""
-    if key.startswith("extra_info."):
-        sub = key.split(".", 1)[1]
-        if "extra_info" not in frame.columns:
-            raise ValueError(f"{where} has no extra_info column (needed for the key {key!r})")
-        return [e.get(sub) if isinstance(e, dict) else None for e in frame["extra_info"]]
-    if key not in frame.columns:
-        raise ValueError(f"{where} has no column {key!r}; its columns: {list(frame.columns)}")
-    return frame[key].tolist()
-
-
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or (isinstance(value, str) and not value)
 
@@ -84,15 +73,7 @@ def load_categories(files: str | Sequence[str], key: str, index_key: str, num_pr
     Raises:
         ValueError: a missing column/key, an index outside the pool or repeated, or rows without a label (named).
     """
-    import pandas as pd  # lazy: only this path reads files
-
-    paths = [files] if isinstance(files, str) else list(files)
-    if not paths:
-        raise ValueError("curriculum.params.arm_file is empty; point it at the training parquet (${data.train_files})")
-    frame = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-    where = ", ".join(paths)
-    index = np.array([-1 if v is None else int(v) for v in _column(frame, index_key, where)], dtype=np.int64)
-    raw = _column(frame, key, where)
+    where, index, raw = read_field(files, key, index_key, "curriculum.params.arm_file")
     if index.size != num_prompts or np.any(np.sort(index) != np.arange(num_prompts)):
         raise ValueError(
             f"{where}: {index_key} must hold each training index 0..{num_prompts - 1} exactly once "
