@@ -220,7 +220,8 @@ def follow(path: Path, total_steps: int, label: str, pid: int | None = None, out
                     logger.warning("%s: skipping a line that is not JSON: %r", path, raw[:80])
                     continue
                 if line:
-                    print(line, file=stream, flush=True)
+                    stream.write(line + "\n")  # the demo's terminal progress (the caller's stream)
+                    stream.flush()
                     printed += 1
         if pid is None or not running:
             return printed
