@@ -167,6 +167,9 @@ def cmd_compile(specs: list[LockSpec], exclude_newer: str) -> int:
     for spec in specs:
         spec.path.parent.mkdir(exist_ok=True)
         output = spec.path.relative_to(ROOT)
+        # uv keeps the pins of an existing output file where they still satisfy pyproject; the check resolves into
+        # an empty file, so the lock must be resolved from scratch too, or the two can disagree (seen: idna)
+        spec.path.unlink(missing_ok=True)
         proc = run_uv(compile_args(spec, exclude_newer, output))
         if proc.returncode != 0:
             return proc.returncode
