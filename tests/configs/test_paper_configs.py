@@ -330,7 +330,9 @@ def test_primary_config_composes_and_validates(recipe: str, compose_cfg: Any) ->
 
     cfg = compose_cfg(recipe)
     assert cfg.run.recipe == recipe
-    assert (Path(CONFIGS).parent / "recipes" / recipe / f"main_{recipe}.py").is_file()
+    from recipes.main import TRAINING_CONFIGS
+
+    assert recipe in TRAINING_CONFIGS  # the one entry point (python -m recipes.main --config-name=<recipe>) serves it
     validate_config(config=cfg, use_reference_policy=need_reference_policy(cfg), use_critic=need_critic(cfg))
 
 
