@@ -10,9 +10,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -21,9 +19,9 @@ import pandas as pd
 import pytest
 import torch
 
+from tests.trainer.test_curricula_e2e_on_cpu import _metrics, _run
+
 ROOT = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, HF_HUB_OFFLINE="1", RAY_DEDUP_LOGS="0")
-STEP_LINE = re.compile(r"step:(\d+) - (.*)")
 TRAINS_LINE = re.compile(r"curriculum step (\d+) trains index:size ([\d: ]+)\n")
 
 
@@ -41,28 +39,6 @@ def _command(ckpt: Path, train: str, steps: int, *overrides: str) -> list[str]:
         f"trainer.default_local_dir={ckpt}",
         *overrides,
     ]  # fmt: skip
-
-
-def _run(cmd: list[str], log_file: Path) -> str:
-    proc = subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=900)
-    log = proc.stdout + proc.stderr
-    log_file.write_text(log)
-    assert proc.returncode == 0, log[-6000:]
-    return log
-
-
-def _metrics(log: str) -> dict[int, dict[str, float]]:
-    out: dict[int, dict[str, float]] = {}
-    for step, rest in STEP_LINE.findall(log):
-        values = {}
-        for item in rest.split(" - "):
-            key, _, value = item.rpartition(":")
-            try:
-                values[key] = float(value)
-            except ValueError:
-                continue
-        out[int(step)] = values
-    return out
 
 
 @pytest.mark.e2e

@@ -10,19 +10,11 @@ each), with the helpers of ``test_curricula_e2e_on_cpu.py``.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
 
-_spec = importlib.util.spec_from_file_location(
-    "_curricula_e2e_helpers", Path(__file__).with_name("test_curricula_e2e_on_cpu.py")
-)
-assert _spec is not None and _spec.loader is not None
-E2E = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(E2E)
+import tests.trainer.test_curricula_e2e_on_cpu as E2E  # the shared e2e helpers (as the budget/nested e2e do)
 
 
 @pytest.mark.e2e
