@@ -7,6 +7,7 @@
   responses (one where the strategy declares ``allows_singleton_groups``), and the step's generation stays within
   ``max_gen_rounds`` rounds.
 - PCL with k = 1 (no candidates to rank) trains what uniform trains (PCL Alg. 1 with k·m = m).
+- ``predicted_success`` returns ``None`` or one probability in [0, 1] per asked prompt.
 
 Strategies that read a table or a data field are given a small one here; a new strategy with plain
 hyper-parameters needs no entry.
@@ -124,6 +125,31 @@ def test_group_and_budget_invariants(name: str, tmp_path: Path) -> None:
         assert rec.waves <= cur.config.max_gen_rounds, f"{name}: {rec.waves} generation waves in one step"
         cur.observe(trained, ctx.screened_with_rewards())
         ctx.new_step()
+
+
+@pytest.mark.parametrize("name", list_curricula())
+def test_predicted_success_is_none_or_a_probability_per_prompt(name: str, tmp_path: Path) -> None:
+    # the trainer asks right after run_step for the committed prompts (before observe): docs/metrics.md
+    cur, ctx = _build(name, tmp_path), _ctx()
+    for _ in range(STEPS):
+        cur.run_step(ctx)
+        trained = ctx.committed_with_rewards()
+        idx = np.array([g.index for g in trained], dtype=np.int64)
+        pred = cur.predicted_success(idx)
+        if pred is not None:
+            assert isinstance(pred, np.ndarray) and pred.shape == idx.shape, f"{name}: shape {np.shape(pred)}"
+            assert np.all((pred >= 0.0) & (pred <= 1.0)), f"{name}: predictions outside [0, 1]: {pred}"
+        cur.observe(trained, ctx.screened_with_rewards())
+        ctx.new_step()
+
+
+def test_pcl_predicts_its_selection_values(tmp_path: Path) -> None:
+    cur, ctx = _build("pcl", tmp_path), _ctx()
+    cur.run_step(ctx)
+    idx = np.array([g.index for g in ctx.committed_with_rewards()], dtype=np.int64)
+    np.testing.assert_allclose(cur.predicted_success(idx), RATES[idx])  # V = the value stand-in, already in [0, 1]
+    assert cur.predicted_success(np.array([i for i in range(P) if i not in set(idx.tolist())][:1])) is None
+    assert _build("uniform", tmp_path).predicted_success(idx) is None
 
 
 def test_pcl_with_k_1_trains_what_uniform_trains(tmp_path: Path) -> None:

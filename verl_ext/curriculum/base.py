@@ -191,6 +191,23 @@ class Curriculum(abc.ABC):
         Returns ``{"<method>/<name>": float}`` metrics. Default: no state."""
         return {}
 
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray | None:
+        """Capability: the strategy's predicted success probability p of each prompt in ``indices``.
+
+        The trainer calls it right after :meth:`run_step` for the prompts committed that step, i.e. with the estimator
+        as it stood at selection and before :meth:`observe` updates it, and logs the calibration of these predictions
+        against the realised success of the trained groups (``curriculum/calib/*``, docs/metrics.md). A Beta
+        estimator returns its posterior mean α/(α+β), PCL its value V(x) clipped to [0, 1].
+
+        Args:
+            indices: int64 dataset indices, shape ``(k,)`` (a prompt drawn twice appears twice).
+
+        Returns:
+            float64 array of shape ``(k,)`` with values in [0, 1], or ``None``: the strategy predicts nothing (the
+            default).
+        """
+        return None
+
     @abc.abstractmethod
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume bit-exactly (arrays, counters, RNG state)."""

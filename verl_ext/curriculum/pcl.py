@@ -335,6 +335,16 @@ class PclCurriculum(Curriculum):
             metrics.update(calibration_metrics(v, ybar[known], rewards))
         return metrics
 
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray | None:
+        """V(x) as used at this step's selection (Algorithm 1 line 4), clipped to [0, 1] as a success probability.
+
+        Returns ``None`` unless every index was selected this step (no value was used for the others).
+        """
+        idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if not self.trained_values or any(int(i) not in self.trained_values for i in idx):
+            return None
+        return np.clip(np.array([self.trained_values[int(i)] for i in idx], dtype=np.float64), 0.0, 1.0)
+
     def record_value_step(
         self,
         step: int,
