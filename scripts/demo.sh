@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CPU demo: train the tiny warmed-up policy on the synthetic arithmetic task with several curricula through our
-# recipes' entry points (python -m recipes.<method>.main_<method>, verl 0.9.1's V1 trainer, +platform=cpu), the same
-# number of steps and the same optimisation settings each, over several seeds; then print the per-run table and the
-# mean ± sd over seeds (scripts/demo_report.py) and write a plot. Each step prints one progress line.
+# recipes' one entry point (python -m recipes.main --config-name=<method>, verl 0.9.1's V1 trainer,
+# +platform=cpu), the same number of steps and the same optimisation settings each, over several seeds; then print
+# the per-run table and the mean ± sd over seeds (scripts/demo_report.py) and write a plot. Each step prints one
+# progress line.
 #   bash scripts/demo.sh                                  # grpo (uniform), cures (cures_online), pcl; seed 1
 #   DEMO_SEEDS="1 2 3" bash scripts/demo.sh               # the mean ± sd table over three seeds (9 runs)
 #   DEMO_METHODS="grpo cures" DEMO_STEPS=10 DEMO_SEEDS=1 bash scripts/demo.sh
@@ -44,10 +45,10 @@ export HF_HUB_OFFLINE=1 RAY_DEDUP_LOGS=0 PYTHONUNBUFFERED=1
 [[ "${OUT_DIR}" == /* ]] || OUT_DIR="${PWD}/${OUT_DIR}"
 cd "${REPO_DIR}"
 
-# method -> entry point module and the method's own settings (everything else is shared below)
-entry() {
+# a method is its primary config (configs/<method>.yaml) plus its own settings (everything else is shared below)
+check_method() {
   case $1 in
-    grpo | cures | pcl) echo "recipes.$1.main_$1" ;;
+    grpo | cures | pcl) ;;
     *) echo "unknown method '$1' in DEMO_METHODS (known: grpo cures pcl)" >&2; return 2 ;;
   esac
 }
@@ -106,7 +107,7 @@ SHARED=(
 
 methods=()
 for method in ${DEMO_METHODS}; do
-  entry "${method}" >/dev/null
+  check_method "${method}"
   method_overrides "${method}" >/dev/null
   methods+=("${method}")
 done
@@ -130,8 +131,9 @@ if [[ "${DRY_RUN}" == "1" ]]; then
   for seed in "${seeds[@]}"; do
     for method in "${methods[@]}"; do
       mapfile -t ovr < <(overrides_for "${method}" "${seed}" "${OUT_DIR}/${method}/seed${seed}")
-      echo "# dry run (${method}, seed ${seed}): ${PYTHON} -m $(entry "${method}") ${ovr[*]} $* --cfg job --resolve"
-      "${PYTHON}" -m "$(entry "${method}")" "${ovr[@]}" "$@" --cfg job --resolve
+      echo "# dry run (${method}, seed ${seed}): ${PYTHON} -m recipes.main --config-name=${method} ${ovr[*]} $*" \
+        "--cfg job --resolve"
+      "${PYTHON}" -m recipes.main --config-name="${method}" "${ovr[@]}" "$@" --cfg job --resolve
     done
   done
   exit 0
@@ -149,13 +151,14 @@ for seed in "${seeds[@]}"; do
     rm -rf "${dir}"
     mkdir -p "${dir}"
     mapfile -t ovr < <(overrides_for "${method}" "${seed}" "${dir}")
-    echo "[demo] ${method} seed ${seed}: python -m $(entry "${method}") (log ${dir}/train.log; start-up ~1-2 min)"
+    echo "[demo] ${method} seed ${seed}: python -m recipes.main --config-name=${method} (log ${dir}/train.log;" \
+      "start-up ~1-2 min)"
     t0=$(date +%s)
     # a failing run is reported and skipped, so the others still make the table. verl's Tracking lives in the
     # TaskRunner actor: the logger path reaches it through ray_init.runtime_env (above); the variable here covers a
     # driver-side logger too
-    VERL_FILE_LOGGER_PATH="${dir}/metrics.jsonl" "${PYTHON}" -m "$(entry "${method}")" "${ovr[@]}" "$@" \
-      >"${dir}/train.log" 2>&1 &
+    VERL_FILE_LOGGER_PATH="${dir}/metrics.jsonl" "${PYTHON}" -m recipes.main --config-name="${method}" "${ovr[@]}" \
+      "$@" >"${dir}/train.log" 2>&1 &
     pid=$!
     # one line per logged step (step k/N, s/step, the shared curriculum metrics, validation) until the run exits
     "${PYTHON}" scripts/demo_report.py --follow "${dir}/metrics.jsonl" --steps "${DEMO_STEPS}" \

@@ -1,5 +1,5 @@
-"""One entry point serves every training recipe: ``python -m recipes.main --config-name=<method>``; the
-``recipes.<m>.main_<m>`` aliases compose the same config."""
+"""One entry point serves every training recipe: ``python -m recipes.main --config-name=<method>``; there are no
+per-method entry modules."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from recipes.main import TRAINING_CONFIGS, alias
+from recipes.main import TRAINING_CONFIGS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,14 +26,7 @@ def test_entry_without_config_name_is_refused_naming_the_choices() -> None:
     assert "--config-name=<name>" in proc.stderr and "pcl" in proc.stderr and "prefilter" in proc.stderr
 
 
-def test_alias_composes_what_the_entry_composes() -> None:
-    via_entry = _run("recipes.main", "--config-name=pcl", "seed=7", "--cfg", "job")
-    via_alias = _run("recipes.pcl.main_pcl", "seed=7", "--cfg", "job")
-    assert via_entry.returncode == 0 and via_alias.returncode == 0, via_entry.stderr[-2000:] + via_alias.stderr[-2000:]
-    assert "\n  recipe: pcl\n" in via_entry.stdout
-    assert via_alias.stdout == via_entry.stdout
-
-
-def test_alias_refuses_an_unknown_config() -> None:
-    with pytest.raises(ValueError, match="unknown training config 'nope'; valid: cures, ds"):
-        alias("__main__", "nope")
+def test_entry_composes_the_named_config_with_overrides() -> None:
+    proc = _run("recipes.main", "--config-name=speed", "seed=7", "--cfg", "job")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\n  recipe: speed\n" in proc.stdout and "\nseed: 7\n" in proc.stdout

@@ -10,15 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from verl_ext.arena.launch import cluster_commands, entry_for, real_refusal, real_runs, row_budget_steps
+from verl_ext.arena.launch import cluster_commands, config_for, real_refusal, real_runs, row_budget_steps
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_entry_points_and_refusals():
-    assert entry_for("pcl", REPO) == ("recipes.pcl.main_pcl", ["curriculum=pcl"])
-    assert entry_for("cures_online", REPO) == ("recipes.cures.main_cures", ["curriculum=cures_online"])
-    assert entry_for("mopps", REPO) == ("recipes.grpo.main_grpo", ["curriculum=mopps"])
+    assert config_for("pcl", REPO) == "pcl" and config_for("cures_online", REPO) == "cures"
+    assert config_for("mopps", REPO) == "grpo" and config_for("uniform", REPO) == "grpo"
     assert "pilot_path" in real_refusal("gvm") and "release_table" in real_refusal("cures_release")
     assert real_refusal("prefilter") and real_refusal("knapsack") is None
 
@@ -27,13 +26,13 @@ def test_real_runs_share_every_setting_but_the_curriculum(tmp_path):
     runs = real_runs(["uniform", "sec", "pcl"], [1, 2], repo=REPO, out_dir=tmp_path, python="py", policy="P",
                      train="T", val="V", steps=3, batch_size=4, n=4)  # fmt: skip
     assert [r.label for r in runs] == ["uniform@1", "sec@1", "pcl@1", "uniform@2", "sec@2", "pcl@2"]
-    common = set(runs[0].argv[3:]) - {"curriculum=uniform", "seed=1"}  # after: python -m <entry>
+    common = set(runs[0].argv[4:]) - {"curriculum=uniform", "seed=1"}  # after: python -m recipes.main --config-name
     common = {a for a in common if str(tmp_path) not in a}
     for run in runs:
         assert common <= set(run.argv), run.label
         assert "+platform=cpu" in run.argv and "trainer.total_training_steps=3" in run.argv
     assert "curriculum.params.arm_key=extra_info.difficulty" in runs[1].argv  # the synthetic task has no level
-    assert runs[2].argv[2] == "recipes.pcl.main_pcl"
+    assert [r.argv[2:4] for r in runs[:3]] == [["recipes.main", f"--config-name={c}"] for c in ("grpo", "grpo", "pcl")]
 
 
 def test_row_budget_steps_by_hand():

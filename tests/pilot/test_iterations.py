@@ -47,7 +47,7 @@ def test_dry_run_prints_every_command(tmp_path: Path) -> None:
     assert f"python -m recipes.cures.stage0_cures --data data/numina_2/train.parquet --model {wd}/iter_01/hf " \
            f"--iteration 2 --out-dir {wd}/iter_02 --seed 42" in text  # fmt: skip
     assert (
-        f"python -m recipes.cures.main_cures curriculum=cures_release actor_rollout_ref.model.path=models/base "
+        f"python -m recipes.main --config-name=cures curriculum=cures_release actor_rollout_ref.model.path=models/base "
         f"data.train_files=data/numina_1/train.parquet curriculum.params.release_table={wd}/iter_01/"
         f"stage0_iter1.parquet run.iteration=1 trainer.total_training_steps=10 trainer.total_epochs=2 "
         f"trainer.save_freq=10 trainer.default_local_dir={wd}/iter_01/ckpt trainer.n_gpus_per_node=8"
@@ -63,8 +63,9 @@ def test_runs_records_and_skips_on_rerun(tmp_path: Path) -> None:
     plan = _plan(tmp_path)
     rec = Recorder(plan)
     manifest = run_iterations(plan, rec)
-    assert len(rec.calls) == 9 and [c[2] for c in rec.calls[:3]] == ["recipes.gvm.pilot_gvm", "recipes.gvm.main_gvm",
+    assert len(rec.calls) == 9 and [c[2] for c in rec.calls[:3]] == ["recipes.gvm.pilot_gvm", "recipes.main",
                                                                        "verl.model_merger"]  # fmt: skip
+    assert rec.calls[1][3] == "--config-name=gvm"
     assert rec.calls[3][rec.calls[3].index("--model") + 1] == str(tmp_path / "wd/iter_01/hf")  # chained weights
     on_disk = json.loads((tmp_path / "wd/manifest.json").read_text())
     assert on_disk == manifest and all(on_disk["iterations"][str(i)]["finished"] for i in (1, 2, 3))
@@ -85,7 +86,7 @@ def test_crash_resumes_at_the_failed_stage(tmp_path: Path) -> None:
     assert stages["1"]["finished"] and list(stages["2"]["stages"]) == ["pilot"]
     rec = Recorder(plan)
     run_iterations(plan, rec)
-    assert [c[2] for c in rec.calls][:2] == ["recipes.gvm.main_gvm", "verl.model_merger"] and len(rec.calls) == 5
+    assert [c[2] for c in rec.calls][:2] == ["recipes.main", "verl.model_merger"] and len(rec.calls) == 5
     assert f"actor_rollout_ref.model.path={tmp_path / 'wd/iter_01/hf'}" in rec.calls[0]
 
 
@@ -117,10 +118,11 @@ def test_train_overrides_compose(tmp_path: Path, method: str, row: str) -> None:
 
     plan = _plan(tmp_path, method, train_overrides=(f"experiment=cures_table1/qwen2.5-math-1.5b_{row}",))
     argv = plan_stages(plan, 2)[1].argv
+    assert argv[2:4] == ["recipes.main", f"--config-name={method}"]
     GlobalHydra.instance().clear()
     configs = Path(__file__).resolve().parents[2] / "configs"
     with initialize_config_dir(config_dir=str(configs), version_base=None):
-        cfg = compose(config_name=method, overrides=argv[3:])
+        cfg = compose(config_name=method, overrides=argv[4:])
     GlobalHydra.instance().clear()
     assert cfg.actor_rollout_ref.model.path == str(tmp_path / "wd/iter_01/hf")
     assert cfg.data.train_files == "data/numina_2/train.parquet" and cfg.run.iteration == 2

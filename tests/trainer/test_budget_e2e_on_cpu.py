@@ -1,6 +1,7 @@
 """A run stops on its time budget, writes its final checkpoint and resumes from it (CPU backend, GRPO entry point).
 
-Three processes of ``python -m recipes.grpo.main_grpo +platform=cpu`` on the demo assets share one checkpoint folder:
+Three processes of ``python -m recipes.main --config-name=grpo +platform=cpu`` on the demo assets share one
+checkpoint folder:
 
 1. a 10-step run with ``run.budget_hours`` = 10 s of the Time clock and ``save_freq`` = 100 (never due): it stops at
    the step whose training + generation time reaches 10 s (step 1 or 2 on two cores), logs why, and writes that

@@ -30,7 +30,7 @@ def _command(ckpt: Path, train: str, steps: int, *overrides: str) -> list[str]:
 
     assets = build_demo_assets()
     return [
-        sys.executable, "-m", "recipes.cures.main_cures", "+platform=cpu",
+        sys.executable, "-m", "recipes.main", "--config-name=cures", "+platform=cpu",
         f"actor_rollout_ref.model.path={assets.policy}",
         f"data.train_files={train}", f"data.val_files={assets.val}",
         "data.max_prompt_length=64", "data.max_response_length=24",
@@ -42,7 +42,7 @@ def _command(ckpt: Path, train: str, steps: int, *overrides: str) -> list[str]:
 
 
 @pytest.mark.e2e
-def test_cures_online_two_steps_through_main_cures(tmp_path):
+def test_cures_online_two_steps_through_recipes_main(tmp_path):
     from verl_ext.testing.assets import build_demo_assets
 
     assets = build_demo_assets()

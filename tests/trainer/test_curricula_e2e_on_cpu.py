@@ -1,8 +1,9 @@
 """Every online curriculum through its own entry point on the CPU backend (the trainer-integration "Done when").
 
-Each run is a subprocess ``python -m recipes.<method>.main_<method> +platform=cpu`` on the demo assets (tiny warmed-up
-policy, synthetic arithmetic prompts), a few steps long. Sizes were chosen with ``FakeRolloutContext`` simulations on
-the policy's measured per-prompt success rates so that the behaviour under test happens with probability ~1:
+Each run is a subprocess ``python -m recipes.main --config-name=<method> +platform=cpu`` on the demo assets (tiny
+warmed-up policy, synthetic arithmetic prompts), a few steps long. Sizes were chosen with ``FakeRolloutContext``
+simulations on the policy's measured per-prompt success rates so that the behaviour under test happens with
+probability ~1:
 
 - CurES (paper): 6 prompts (2 easy, 2 medium, 2 never solved), m = 4, n = 8: from step 2 on the drawn prompts have
   different posteriors, so the Neyman allocation is unequal; checked on the group sizes that reached the advantage.
@@ -58,7 +59,7 @@ def _command(recipe: str, ckpt: Path, train: Path | None, steps: int, *overrides
 
     assets = build_demo_assets()
     return [
-        sys.executable, "-m", f"recipes.{recipe}.main_{recipe}", "+platform=cpu",
+        sys.executable, "-m", "recipes.main", f"--config-name={recipe}", "+platform=cpu",
         # the policy's own ChatML template: the PCL recipes' default model (Qwen3 base) sets a raw-content template
         f"actor_rollout_ref.model.path={assets.policy}", "actor_rollout_ref.model.custom_chat_template=null",
         f"data.train_files={train or assets.train}", f"data.val_files={assets.val}",

@@ -1,6 +1,6 @@
 """MoPPS, knapsack allocation and AdaRFT through the generic entry point
-``python -m recipes.grpo.main_grpo +platform=cpu curriculum=<name>`` on the CPU backend (demo assets, 2 steps each),
-with the helpers of ``test_curricula_e2e_on_cpu.py``.
+``python -m recipes.main --config-name=grpo +platform=cpu curriculum=<name>`` on the CPU backend (demo assets,
+2 steps each), with the helpers of ``test_curricula_e2e_on_cpu.py``.
 
 - MoPPS: a candidate pool of ratio × m = 8 prompts per step, m = 4 trained with n = 4 responses each.
 - Knapsack: 4 prompts (levels 0, 3, 3, 7), all rolled out every step: step 1 gives the default n to every unseen

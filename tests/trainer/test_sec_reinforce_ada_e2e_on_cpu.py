@@ -1,5 +1,5 @@
 """SEC and Reinforce-Ada through the generic entry point
-``python -m recipes.grpo.main_grpo +platform=cpu curriculum=<name>`` on the CPU backend (demo assets, 2 steps
+``python -m recipes.main --config-name=grpo +platform=cpu curriculum=<name>`` on the CPU backend (demo assets, 2 steps
 each), with the helpers of ``test_curricula_e2e_on_cpu.py``.
 
 - SEC: arms = the synthetic task's ``extra_info.difficulty`` (levels 0..7); the prompts that reached the advantage

@@ -1,8 +1,8 @@
 """PCL end to end through our entry point on the CPU backend: 3 steps, then a resume in a new process.
 
-``python -m recipes.pcl.main_pcl +platform=cpu`` with the demo assets (tiny warmed-up policy, synthetic arithmetic
-prompts, the tokenizer's chat template as in scripts/demo.sh), m = 4 prompts a step, k = 4, n = 4 responses. The
-value model gets its CPU engine settings from the policy's (configs/pcl.yaml interpolations): nothing PCL-specific
+``python -m recipes.main --config-name=pcl +platform=cpu`` with the demo assets (tiny warmed-up policy, synthetic
+arithmetic prompts, the tokenizer's chat template as in scripts/demo.sh), m = 4 prompts a step, k = 4, n = 4 responses.
+The value model gets its CPU engine settings from the policy's (configs/pcl.yaml interpolations): nothing PCL-specific
 is overridden for the platform. What is checked, from the run's own artefacts (docs/pcl.md §3, §6, §7):
 
 1. every step the value worker scored k·m fresh candidates (selection records in ``curriculum_state.pt``); the
@@ -48,7 +48,7 @@ METRICS = (
 
 def _run(assets, ckpt: Path, steps: int, log_file: Path) -> str:
     cmd = [
-        sys.executable, "-m", "recipes.pcl.main_pcl", "+platform=cpu",
+        sys.executable, "-m", "recipes.main", "--config-name=pcl", "+platform=cpu",
         f"actor_rollout_ref.model.path={assets.policy}",
         # the tiny policy was warmed up on its tokenizer's chat template, not the model group's pass-through one
         "actor_rollout_ref.model.custom_chat_template=null",
@@ -99,7 +99,7 @@ def _records(step_dir: Path) -> list[dict]:
 
 
 @pytest.mark.e2e
-def test_pcl_three_steps_and_bit_exact_resume_through_main_pcl(tmp_path):
+def test_pcl_three_steps_and_bit_exact_resume_through_recipes_main(tmp_path):
     from verl_ext.testing.assets import build_demo_assets
 
     assets = build_demo_assets()

@@ -1,11 +1,12 @@
 """Command builders of the arena's real (CPU trainer) and cluster (``scripts/launch.sh``) modes (docs/arena.md).
 
 **Real mode** trains the tiny warmed-up policy on the synthetic arithmetic task with each curriculum through the
-recipes' own entry points on the CPU backend (``+platform=cpu``, as ``make demo`` does): a curriculum with its own
-recipe (``recipes/<name>/``, e.g. ``pcl``) runs through it, every other registered curriculum through
-``python -m recipes.grpo.main_grpo curriculum=<name>`` (CurES variants through ``recipes.cures``). Every run gets the
-same seed, optimiser, prompts per step m and responses per prompt n, and the same number of steps; the table
-(``scripts/demo_report.py``, from verl's ``file`` logger) reports the rollouts each curriculum actually generated.
+recipes' one entry point on the CPU backend (``+platform=cpu``, as ``make demo`` does):
+``python -m recipes.main --config-name=<config> curriculum=<name>``, where ``<config>`` is the curriculum's own
+primary config when it has one (``configs/pcl.yaml``; CurES variants use ``configs/cures.yaml``), else ``grpo``.
+Every run gets the same seed, optimiser, prompts per step m and responses per prompt n, and the same number of
+steps; the table (``scripts/demo_report.py``, from verl's ``file`` logger) reports the rollouts each curriculum
+actually generated.
 
 **Cluster mode** turns a token budget B into ``trainer.total_training_steps`` per paper row: with m prompts, n
 responses and a response limit L composed from the row's config, ⌊B / (m·n·L)⌋ steps never train on more than B
@@ -23,7 +24,7 @@ from pathlib import Path
 from verl_ext.arena.needs import DECLARED, OFFLINE_TABLES
 from verl_ext.curriculum.base import get_curriculum_class
 
-__all__ = ["RealRun", "cluster_commands", "entry_for", "real_runs", "real_refusal", "row_budget_steps"]
+__all__ = ["RealRun", "cluster_commands", "config_for", "real_runs", "real_refusal", "row_budget_steps"]
 
 # real-mode overrides a strategy needs on the synthetic task (its data has extra_info.difficulty, no level/subset)
 _REAL_FIELD_OVERRIDES = {
@@ -31,16 +32,13 @@ _REAL_FIELD_OVERRIDES = {
 }
 
 
-def entry_for(name: str, repo: Path) -> tuple[str, list[str]]:
-    """The entry module and the extra overrides of curriculum ``name``: its own recipe when there is a training
-    recipe of that name (``recipes/<name>/main_<name>.py`` and ``configs/<name>.yaml``), else the recipe of its family
-    prefix (``cures_online`` → ``recipes.cures``), else the generic ``recipes.grpo.main_grpo``; always with
-    ``curriculum=<name>``."""
+def config_for(name: str, repo: Path) -> str:
+    """The primary config (``recipes.main --config-name``) that trains curriculum ``name``: ``configs/<name>.yaml``
+    when it exists, else that of its family prefix (``cures_online`` → ``cures``), else the generic ``grpo``."""
     for recipe in (name, name.split("_")[0]):
-        main = repo / "recipes" / recipe / f"main_{recipe}.py"
-        if main.is_file() and (repo / "configs" / f"{recipe}.yaml").is_file():
-            return f"recipes.{recipe}.main_{recipe}", [f"curriculum={name}"]
-    return "recipes.grpo.main_grpo", [f"curriculum={name}"]
+        if (repo / "configs" / f"{recipe}.yaml").is_file():
+            return recipe
+    return "grpo"
 
 
 def real_refusal(name: str) -> str | None:
@@ -97,15 +95,15 @@ def real_runs(
     runs = []
     for seed in seeds:
         for name in names:
-            module, own = entry_for(name, repo)
+            own = [f"curriculum={name}"]
             cls = get_curriculum_class(name)
             fields = {f.name for f in dataclasses.fields(cls.config_class)}
             own += [v for k, v in _REAL_FIELD_OVERRIDES.items() if k in fields]
             if name == "pcl":  # the value model learns at the policy's lr on the tiny model (docs/pcl.md §10)
                 own.append(f"curriculum.value_model.optim.lr={lr}")
             run_dir = out_dir / name / f"seed{seed}"
-            argv = [python, "-m", module, *shared, *own, f"seed={seed}",
-                    f"trainer.default_local_dir={run_dir / 'checkpoints'}",
+            argv = [python, "-m", "recipes.main", f"--config-name={config_for(name, repo)}", *shared, *own,
+                    f"seed={seed}", f"trainer.default_local_dir={run_dir / 'checkpoints'}",
                     f"++ray_kwargs.ray_init.runtime_env.env_vars.VERL_FILE_LOGGER_PATH={run_dir / 'metrics.jsonl'}",
                     *extra]  # fmt: skip
             runs.append(RealRun(f"{name}@{seed}", run_dir, argv))

@@ -3,7 +3,7 @@
 For i = 1..T on subset i, from the previous iteration's merged weights (the base model for i = 1):
 
 1. pilot: ``python -m recipes.gvm.pilot_gvm`` / ``recipes.cures.stage0_cures`` → the iteration's table;
-2. train: ``python -m recipes.gvm.main_gvm`` / ``recipes.cures.main_cures`` for ``steps`` steps (fresh optimizer,
+2. train: ``python -m recipes.main --config-name=gvm`` / ``--config-name=cures`` for ``steps`` steps (fresh optimizer,
    KL reference = the starting weights, checkpoint folder per iteration);
 3. merge: ``python -m verl.model_merger merge --backend fsdp`` of ``global_step_<steps>/actor`` to Hugging Face.
 
@@ -37,10 +37,11 @@ STAGES = ("pilot", "train", "merge")
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """Entry points and the table's file name / config key of one iterated method."""
+    """The pilot's entry module, the training run's primary config (``recipes.main --config-name``), and the table's
+    file name / config key of one iterated method."""
 
     pilot_module: str
-    train_module: str
+    train_config: str
     table_name: str
     table_key: str
     train_defaults: tuple[str, ...] = ()
@@ -48,12 +49,12 @@ class MethodSpec:
 
 METHODS: dict[str, MethodSpec] = {
     "gvm": MethodSpec(
-        "recipes.gvm.pilot_gvm", "recipes.gvm.main_gvm", "gvm_iter{i}.parquet", "curriculum.params.pilot_path"
+        "recipes.gvm.pilot_gvm", "gvm", "gvm_iter{i}.parquet", "curriculum.params.pilot_path"
     ),  # fmt: skip
     # the cures config defaults to paper mode; release needs its curriculum group (unless an experiment sets it)
     "cures": MethodSpec(
         "recipes.cures.stage0_cures",
-        "recipes.cures.main_cures",
+        "cures",
         "stage0_iter{i}.parquet",
         "curriculum.params.release_table",
         ("curriculum=cures_release",),
@@ -126,7 +127,7 @@ def _train_argv(plan: IterationPlan, i: int) -> list[str]:
     user_groups = {o.split("=", 1)[0] for o in plan.train_overrides}
     defaults = [] if {"experiment", "curriculum"} & user_groups else list(spec.train_defaults)
     return [
-        plan.python, "-m", spec.train_module, *defaults,
+        plan.python, "-m", "recipes.main", f"--config-name={spec.train_config}", *defaults,
         f"actor_rollout_ref.model.path={plan.model_in(i)}",
         f"data.train_files={plan.subset(i)}",
         f"{spec.table_key}={plan.table(i)}",

@@ -1,1 +1,0 @@
-"""greso recipe."""

@@ -1,1 +1,0 @@
-"""grpo recipe."""
