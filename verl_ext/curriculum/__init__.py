@@ -8,6 +8,7 @@ Importing this package registers every built-in strategy under its ``curriculum.
 
 from verl_ext.curriculum import (  # noqa: F401
     adarft,
+    compose,
     cures,
     cures_algorithm1,
     cures_online,

@@ -34,117 +34,12 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import BetaPosterior
+from verl_ext.curriculum.parts.allocators import allocate_knapsack, knapsack_categories, knapsack_counts, spread_evenly
+from verl_ext.curriculum.parts.scores import knapsack_value
 from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import group_counts
 
 __all__ = ["KnapsackCurriculum", "KnapsackConfig", "allocate_knapsack", "knapsack_value", "spread_evenly"]
-
-
-def knapsack_value(p: np.ndarray | float, n: np.ndarray | int) -> np.ndarray:
-    """value(p, n) = (1 − p^n − (1 − p)^n)·p·(1 − p)² (KnapsackRL's value of n rollouts at success rate p)."""
-    p = np.asarray(p, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
-    return (1.0 - p**n - (1.0 - p) ** n) * p * (1.0 - p) ** 2
-
-
-def allocate_knapsack(p: np.ndarray, budget: int, lo: np.ndarray | int, hi: np.ndarray | int) -> np.ndarray:
-    """Exact maximiser of Σ value(p_i, n_i) subject to Σ n_i = budget and lo_i ≤ n_i ≤ hi_i.
-
-    The increments value(p, k + 1) − value(p, k) are non-increasing in k, so the optimum takes the K = budget − Σ lo
-    largest increments over all (i, k) with lo_i ≤ k < hi_i. Ties at the K-th increment go to lower positions, then
-    lower k (so each item's chosen increments stay a prefix).
-
-    Args:
-        p: success rates in [0, 1], shape ``(m,)``.
-        budget: N, the exact total.
-        lo, hi: integer bounds (scalars or shape ``(m,)``), 0 ≤ lo ≤ hi.
-
-    Returns:
-        int64 counts, shape ``(m,)``, summing to ``budget``.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 1 or p.size == 0:
-        raise ValueError(f"p must be a non-empty 1-D array, got shape {p.shape}")
-    if not np.all((p >= 0) & (p <= 1)):
-        raise ValueError("p must lie in [0, 1]")
-    lo_a = np.broadcast_to(np.asarray(lo, dtype=np.int64), p.shape).copy()
-    hi_a = np.broadcast_to(np.asarray(hi, dtype=np.int64), p.shape).copy()
-    if np.any(lo_a < 0) or np.any(hi_a < lo_a):
-        raise ValueError("need 0 <= lo_i <= hi_i for every prompt")
-    if int(budget) != budget or not lo_a.sum() <= budget <= hi_a.sum():
-        raise ValueError(
-            f"rollout budget N={budget} is outside [Σ lo, Σ hi] = [{lo_a.sum()}, {hi_a.sum()}] for {p.size} prompts; "
-            "keep n_min <= n <= n_max (curriculum.params.n_min / n_max, actor_rollout_ref.rollout.n)"
-        )
-    k_extra = int(budget) - int(lo_a.sum())
-    if k_extra == 0:
-        return lo_a
-    room = hi_a - lo_a
-    full = min(int(room.max()), k_extra)  # no prompt can take more than K extra responses
-    # Compute the increments of the first `width` counts only; if no prompt takes all of its computed increments, its
-    # later (smaller) ones cannot be among the K largest, so the result is exact. Otherwise double the width.
-    width = min(full, max(16, 4 * -(-k_extra // p.size)))
-    while True:
-        if width < full and int(np.minimum(room, width).sum()) < k_extra:
-            width = min(full, 2 * width)  # too few computed increments to place K
-            continue
-        gain = _increments(p, lo_a, room, width)
-        take = _top_k(gain.ravel(), k_extra).reshape(p.size, width)
-        extra = take.sum(axis=1)
-        if width == full or not np.any((extra == width) & (room > width)):
-            return lo_a + extra
-        width = min(full, 2 * width)
-
-
-def _increments(p: np.ndarray, lo: np.ndarray, room: np.ndarray, width: int) -> np.ndarray:
-    """value(p_i, k + 1) − value(p_i, k) for k = lo_i .. lo_i + width − 1, −inf beyond hi_i; shape (m, width).
-
-    value(p, k + 1) − value(p, k) = p(1 − p)²·(p^k(1 − p) + (1 − p)^k·p), non-increasing in k. Powers by running
-    products (cheaper than ``np.power``).
-    """
-    q = 1.0 - p
-    pow_p = np.empty((p.size, width))
-    pow_q = np.empty((p.size, width))
-    pow_p[:, 0], pow_q[:, 0] = p**lo, q**lo
-    pow_p[:, 1:], pow_q[:, 1:] = p[:, None], q[:, None]
-    np.cumprod(pow_p, axis=1, out=pow_p)
-    np.cumprod(pow_q, axis=1, out=pow_q)
-    pow_p *= q[:, None]
-    pow_q *= p[:, None]
-    pow_p += pow_q
-    pow_p *= (p * q * q)[:, None]
-    if np.any(room < width):
-        pow_p[np.arange(width)[None, :] >= room[:, None]] = -np.inf
-    return pow_p
-
-
-def _top_k(gain: np.ndarray, k: int) -> np.ndarray:
-    """Boolean mask of the k largest entries; ties at the k-th value go to the earliest positions (row-major)."""
-    kth = np.partition(gain, gain.size - k)[gain.size - k]
-    take = gain > kth
-    ties = np.flatnonzero(gain == kth)[: k - int(take.sum())]
-    take[ties] = True
-    return take
-
-
-def spread_evenly(n: np.ndarray, order: np.ndarray, amount: int, cap: int) -> int:
-    """Add ``amount`` responses to ``n[order]`` one round at a time (earlier positions first), never above ``cap``.
-
-    Modifies ``n`` in place; returns what could not be placed (0 unless every position in ``order`` is at ``cap``).
-    """
-    order = np.asarray(order, dtype=np.int64)
-    while amount > 0:
-        room = order[n[order] < cap]
-        if room.size == 0:
-            break
-        if amount >= room.size:
-            step = min(amount // room.size, int((cap - n[room]).min()))
-            n[room] += step
-            amount -= step * room.size
-        else:
-            n[room[:amount]] += 1
-            amount = 0
-    return amount
 
 
 @dataclasses.dataclass
@@ -196,28 +91,13 @@ class KnapsackCurriculum(PassSampling, Curriculum):
         self.last_outcome = np.full(num_prompts, -1, dtype=np.int8)
 
     def allocate(self, idx: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Per-prompt counts for the prompts ``idx`` (Σ = m·n exactly) and the category masks used."""
+        """Per-prompt counts for the prompts ``idx`` (Σ = m·n exactly) and the category masks used (the knapsack
+        allocator of the composable parts, :func:`verl_ext.curriculum.parts.allocators.knapsack_counts`)."""
         cfg = self.config
-        cold = self.posterior.visits[idx] < cfg.min_history
-        outcome = self.last_outcome[idx]
-        zero = ~cold & (outcome == 0)
-        one = ~cold & (outcome == 1)
-        info = ~(cold | zero | one)
-        n = np.where(cold, cfg.n, cfg.n_min).astype(np.int64)
-        budget = cfg.batch_size * cfg.n
-        free = budget - int(n.sum())
-        if info.any():
-            cap = int(info.sum()) * cfg.n_max
-            take = min(free + int(info.sum()) * cfg.n_min, cap)
-            n[info] = allocate_knapsack(self.posterior.mean(idx[info]), take, cfg.n_min, cfg.n_max)
-            free = budget - int(n.sum())
-        if free > 0:  # the informative prompts are full (or absent): p = 0 first, then p = 1, then unseen
-            left = free
-            for mask in (zero, one, cold):
-                left = spread_evenly(n, np.flatnonzero(mask), left, cfg.n_max)
-            if left:
-                raise AssertionError(f"knapsack could not place {left} responses (m·n <= m·n_max is checked)")
-        return n, {"cold": cold, "zero": zero, "one": one, "info": info}
+        p = self.posterior.mean(idx)
+        masks = knapsack_categories(self.posterior.visits[idx], self.last_outcome[idx], p, cfg.min_history)
+        n = knapsack_counts(p, masks, cfg.batch_size * cfg.n, cfg.n, cfg.n_min, cfg.n_max)
+        return n, masks
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Next m prompts of the pass; knapsack counts; submit and commit."""
