@@ -11,7 +11,9 @@ Three GPU-runtime rules (docs: ``verl_ext/trainer/README.md``):
   (SPEED's screening of the next candidates with the continuation of the previous round's accepted prompts).
   ``StepLog.waves`` counts them (``curriculum/gen_waves``).
 * **verl's clock.** Every dispatch-and-wait runs under verl's own ``marked_timer("gen", trainer.timing_raw)``,
-  so ``timing_s/gen`` (and the step time behind ``perf/throughput``) includes DS/SPEED/GRESO rounds.
+  so ``timing_s/gen`` (and the step time behind ``perf/throughput``) includes DS/SPEED/GRESO rounds. The strategy's
+  own work inside ``run_step`` runs under :meth:`TQRolloutContext.selecting`, verl's
+  ``marked_timer("curriculum_select")`` paused while generating (``timing_s/curriculum_select``).
 * **Bounded wait.** Waiting polls TransferQueue's listing; it logs progress at verl's replay-buffer cadence
   (``VERL_REPLAY_BUFFER_DEBUG_INTERVAL_SECONDS``) and raises :class:`RolloutWaitTimeout` after ``timeout_s``,
   naming the step, the prompts still pending, their agent-loop workers and the replicas with requests in flight.
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "OBSERVE_TIMER",
+    "SELECT_TIMER",
     "RolloutWaitTimeout",
     "StepLog",
     "TQRolloutContext",
@@ -54,6 +58,9 @@ __all__ = [
 ]
 
 PARTITION = "train"
+# verl timing_raw names of the curriculum's phases (verl logs them as timing_s/<name>, seconds; docs/metrics.md)
+SELECT_TIMER = "curriculum_select"
+OBSERVE_TIMER = "curriculum_observe"
 _TERMINAL = ("finished", "failure")
 # verl's replay buffer logs its waiting state at this cadence (env VERL_REPLAY_BUFFER_DEBUG_INTERVAL_SECONDS, 60 s).
 PROGRESS_INTERVAL_S = float(VERL_REPLAY_BUFFER_DEBUG_INTERVAL_SECONDS)
@@ -168,6 +175,7 @@ class StepLog:
         rounds: generation requests dispatched (one per generate/extend/submit batch).
         waves: blocking waits on the rollout engine (``curriculum/gen_waves``; a fused screening +
             continuation round is one wave).
+        committed, committed_indices: handles of the committed groups and their dataset indices, same order.
         submitted: groups were dispatched without waiting (verl's replay buffer waits for them: one more wave).
         released_prompt_tokens, released_response_tokens: tokens of trajectories generated and then discarded
             (screening, surplus), which verl's per-batch token counts never see.
@@ -175,13 +183,13 @@ class StepLog:
 
     generated: dict[str, Group] = field(default_factory=dict)
     committed: list[str] = field(default_factory=list)
+    committed_indices: list[int] = field(default_factory=list)
     released: list[str] = field(default_factory=list)
     rounds: int = 0
     waves: int = 0
     submitted: bool = False
     prompts: int = 0
     responses: int = 0
-    gen_seconds: float = 0.0
     released_prompt_tokens: int = 0
     released_response_tokens: int = 0
 
@@ -218,6 +226,7 @@ class TQRolloutContext:
         self._aliases: dict[str, str] = {} if aliases is None else aliases
         self._index_of: dict[str, int] = {}
         self._worker_of: dict[str, int] = {}
+        self._select_stack: contextlib.ExitStack | None = None  # the open curriculum_select timer, if any
 
     # ------------------------------------------------------------------ RolloutContext API
     def submit(self, indices: np.ndarray, n: int | np.ndarray) -> list[Group]:
@@ -255,7 +264,6 @@ class TQRolloutContext:
         handles = [g.handle for g in groups]
         if not idx.size and not handles:
             return [], []
-        t0 = time.perf_counter()
         with self._gen_timer():
             fresh = self._dispatch(idx, n) if idx.size else []
             cont = self._dispatch(np.array([g.index for g in groups], dtype=np.int64), n_more) if handles else []
@@ -272,7 +280,6 @@ class TQRolloutContext:
             merged = Group(handle=g.handle, index=g.index, rewards=np.concatenate([prev, rewards[c]]))
             self.log.generated[g.handle] = merged
             out_cont.append(merged)
-        self.log.gen_seconds += time.perf_counter() - t0
         return out_fresh, out_cont
 
     def release(self, groups: Sequence[Group]) -> None:
@@ -332,6 +339,7 @@ class TQRolloutContext:
         buffer = self._trainer.replay_buffer
         buffer.allow(with_continuations(chosen, self._aliases))
         self.log.committed.extend(uids)
+        self.log.committed_indices.extend(int(g.index) for g in groups)
         self._forget(chosen)
 
     def score(self, indices: np.ndarray) -> np.ndarray:
@@ -352,16 +360,53 @@ class TQRolloutContext:
             replica_inflight(self._trainer),
         )
 
-    # ------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------ timing
+    @contextlib.contextmanager
+    def selecting(self, timing_raw: dict[str, float]) -> Iterator[None]:
+        """Time the strategy's own work (``run_step`` minus generation) into ``timing_raw[SELECT_TIMER]``.
+
+        verl's ``marked_timer`` accumulates: the select timer is closed before each generation wave (which runs
+        under verl's ``gen`` timer) and opened again after it, so the two never overlap and each profiler range
+        (NVTX/MSTX on GPUs) covers one phase.
+        """
+        self._open_select(timing_raw)
+        try:
+            yield
+        finally:
+            self._close_select()
+            self._select_timing = None
+
+    _select_timing: dict[str, float] | None = None
+
+    def _open_select(self, timing_raw: dict[str, float]) -> None:
+        self._select_timing = timing_raw
+        stack = contextlib.ExitStack()
+        stack.enter_context(marked_timer(SELECT_TIMER, timing_raw, color="purple"))
+        self._select_stack = stack
+
+    def _close_select(self) -> None:
+        if self._select_stack is not None:
+            self._select_stack.close()
+            self._select_stack = None
+
     @contextlib.contextmanager
     def _gen_timer(self) -> Iterator[None]:
-        """verl's own ``gen`` timer on the trainer's ``timing_raw`` (accumulates, like ``_step_once``'s)."""
+        """verl's own ``gen`` timer on the trainer's ``timing_raw`` (accumulates, like ``_step_once``'s), with the
+        select timer paused meanwhile."""
         timing_raw = getattr(self._trainer, "timing_raw", None)
-        if timing_raw is None:
-            yield
-            return
-        with marked_timer("gen", timing_raw, color="red"):
-            yield
+        resume = self._select_timing
+        self._close_select()
+        try:
+            if timing_raw is None:
+                yield
+            else:
+                with marked_timer("gen", timing_raw, color="red"):
+                    yield
+        finally:
+            if resume is not None:
+                self._open_select(resume)
+
+    # ------------------------------------------------------------------ internals
 
     def _forget(self, uids: set[str]) -> None:
         for c in [c for c, base in self._aliases.items() if base in uids or c in uids]:

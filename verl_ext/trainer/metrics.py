@@ -1,4 +1,5 @@
-"""The ``curriculum/`` metrics every method logs (effective ratio, rewards, rollouts, tokens, waves), pure numpy."""
+"""The ``curriculum/`` metrics every method logs (effective ratio, rewards, rollouts, tokens, waves, pool health,
+calibration), pure numpy; the figures themselves are defined once in :mod:`verl_ext.curriculum.observability`."""
 
 from __future__ import annotations
 
@@ -7,15 +8,18 @@ from collections.abc import Iterable, Mapping, Sequence
 import numpy as np
 
 from verl_ext.curriculum.base import Group
+from verl_ext.curriculum.observability import PromptTracker, calibration, effective_ratio, wasted_fraction
 
 __all__ = [
     "GROUP_ESTIMATORS",
+    "calibration_metrics",
     "check_group_sizes",
     "fold_generation_into_perf",
     "group_size_metrics",
     "group_sizes",
     "optimizer_steps",
     "padding_rows",
+    "pool_metrics",
     "released_groups",
     "shared_step_metrics",
 ]
@@ -36,6 +40,7 @@ def shared_step_metrics(
     responses: int,
     gen_tokens: int,
     waves: int | None = None,
+    trained_tokens: Sequence[int] | None = None,
 ) -> dict[str, float]:
     """Metrics every curriculum logs.
 
@@ -46,16 +51,18 @@ def shared_step_metrics(
         rounds, prompts_rolled_out, responses: generation accounting of the step (all rounds).
         gen_tokens: response tokens generated this step and trained or discarded (screening, surplus).
         waves: blocking waits on the rollout engine (``curriculum/gen_waves``); omitted when ``None``.
+        trained_tokens: response tokens of each group of ``trained`` (same order); ``None``: no
+            ``curriculum/wasted_token_frac``.
 
     Returns:
-        ``curriculum/effective_ratio``: share of trained prompts with 0 < mean reward < 1;
-        ``curriculum/effective_sample_ratio``: share of trained responses in such groups (non-zero GRPO
-        advantage for binary rewards); ``curriculum/train_acc``: mean over trained prompts of the mean reward;
-        ``curriculum/rollout_acc``: mean reward over all responses with known rewards; and the accounting.
+        ``curriculum/effective_ratio``: share of trained prompts whose rewards are not all equal (non-zero GRPO
+        advantage; 0 < mean reward < 1 for binary rewards); ``curriculum/effective_sample_ratio``: share of trained
+        responses in such groups; ``curriculum/wasted_token_frac``: share of trained response tokens in the other
+        groups; ``curriculum/train_acc``: mean over trained prompts of the mean reward; ``curriculum/rollout_acc``:
+        share of correct responses over all responses with known rewards; and the accounting.
     """
-    means = np.array([float(np.mean(g.rewards)) for g in trained if g.n > 0])
-    sizes = np.array([g.n for g in trained if g.n > 0])
-    informative = (means > 0.0) & (means < 1.0)
+    scored = [g for g in trained if g.n > 0]
+    means = np.array([float(np.mean(g.rewards)) for g in scored])
     known = {g.handle: g for g in generated if g.n > 0}
     known.update({g.handle: g for g in trained if g.n > 0})
     all_rewards = np.concatenate([np.asarray(g.rewards, dtype=float) for g in known.values()]) if known else None
@@ -69,12 +76,40 @@ def shared_step_metrics(
     if waves is not None:
         out["curriculum/gen_waves"] = float(waves)
     if len(means):
-        out["curriculum/effective_ratio"] = float(informative.mean())
-        out["curriculum/effective_sample_ratio"] = float(sizes[informative].sum() / sizes.sum())
+        wasted_responses = wasted_fraction(scored, [g.n for g in scored])
+        out["curriculum/effective_ratio"] = float(effective_ratio(scored) or 0.0)
+        out["curriculum/effective_sample_ratio"] = 1.0 - float(wasted_responses or 0.0)
         out["curriculum/train_acc"] = float(means.mean())
+    if trained_tokens is not None:
+        wasted = wasted_fraction(trained, trained_tokens)
+        if wasted is not None:
+            out["curriculum/wasted_token_frac"] = wasted
     if all_rewards is not None and all_rewards.size:
         out["curriculum/rollout_acc"] = float((all_rewards > 0.5).mean())
     return out
+
+
+def pool_metrics(tracker: PromptTracker) -> dict[str, float]:
+    """``curriculum/pool/*``: pool health and coverage of :class:`PromptTracker` (docs/metrics.md)."""
+    return {f"curriculum/pool/{k}": v for k, v in tracker.metrics().items()}
+
+
+def calibration_metrics(trained: Sequence[Group], predicted: Mapping[str, float]) -> dict[str, float]:
+    """``curriculum/calib/{pearson,spearman,brier}`` of the strategy's predictions vs the trained groups' success.
+
+    Args:
+        trained: the trained groups with rewards.
+        predicted: ``{group handle: predicted p}`` from ``Curriculum.predicted_success`` at selection; groups
+            without a prediction are left out.
+
+    Returns:
+        the calibration keys (:func:`verl_ext.curriculum.observability.calibration`), empty without predictions.
+    """
+    rows = [(predicted[g.handle], g.successes / g.n, g.n) for g in trained if g.n > 0 and g.handle in predicted]
+    if not rows:
+        return {}
+    p, y, n = (np.array(col, dtype=np.float64) for col in zip(*rows))
+    return {f"curriculum/calib/{k}": v for k, v in calibration(p, y, n).items()}
 
 
 def optimizer_steps(trajectories: int, ppo_mini_batch_size: int, rollout_n: int, ppo_epochs: int) -> int:

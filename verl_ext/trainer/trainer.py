@@ -7,11 +7,13 @@ Nothing of verl's loop is copied. Overridden hooks (each calls ``super`` unless 
 - ``on_init_end``: the extension acts while the rollout still sleeps (PCL's first pick), then super wakes it.
 - ``prepare_step`` (replaces super's single dispatch): the curriculum's ``run_step`` generates and commits
   through :class:`TQRolloutContext`.
-- ``step``: after super's update, read the trained groups' rewards from TransferQueue and ``observe``.
+- ``step``: after super's update, read the trained groups' rewards from TransferQueue and ``observe``; log the
+  shared ``curriculum/`` metrics (pool health, coverage, wasted tokens, calibration: docs/metrics.md). The strategy's
+  phases are timed with verl's ``marked_timer`` (``timing_s/curriculum_select``, ``timing_s/curriculum_observe``).
 - ``_compute_advantage``: before super, measure the group sizes that reach the advantage
   (``curriculum/group_size_*``) and refuse a group of one response (docs/verl_hooks.md).
-- ``_save_checkpoint`` / ``_load_checkpoint``: ``curriculum_state.pt`` written before verl's tracker file,
-  read back from the resumed step folder.
+- ``_save_checkpoint`` / ``_load_checkpoint``: ``curriculum_state.pt`` (the strategy's state and the per-prompt
+  :class:`PromptTracker`) written before verl's tracker file, read back from the resumed step folder.
 - ``_compute_metrics``: adds the papers' "Time" clock, ``time/train_gen_hours``; ranks checkpoints by validation.
 - ``on_step_begin`` / ``on_step_end``: stop on ``run.budget_hours`` (the Time clock), with a final checkpoint written
   while the rollout still sleeps (:mod:`verl_ext.trainer.stopping`). ``_save_checkpoint`` keeps the K newest step
@@ -39,17 +41,20 @@ from verl.utils.debug import marked_timer
 
 from verl_ext.curriculum import legacy_checkpoint_message
 from verl_ext.curriculum.base import Curriculum, Group
+from verl_ext.curriculum.observability import PromptTracker
 from verl_ext.nested.controller import NestedController, build_nested
 from verl_ext.trainer.buffer import AllowListReplayBuffer
 from verl_ext.trainer.config import CurriculumSection, build_from_config, section_from_config
-from verl_ext.trainer.context import PARTITION, TQRolloutContext, rewards_by_uid
+from verl_ext.trainer.context import OBSERVE_TIMER, PARTITION, TQRolloutContext, rewards_by_uid
 from verl_ext.trainer.extension import ExtensionHandle, TrainerExtension, build_extension
 from verl_ext.trainer.metrics import (
+    calibration_metrics,
     check_group_sizes,
     fold_generation_into_perf,
     group_size_metrics,
     group_sizes,
     optimizer_steps,
+    pool_metrics,
     released_groups,
     shared_step_metrics,
 )
@@ -119,6 +124,9 @@ class CurriculumTrainerSync(PPOTrainerSync):
         # Nested-ReFT (``nested:``, verl_ext/nested): layer-skipped behaviour model, off-policy correction
         self.nested: NestedController | None = build_nested(config)
         self._ctx: TQRolloutContext | None = None
+        # last observed p̂ and trained-once flag per prompt (pool health, coverage), checkpointed with the curriculum
+        self.tracker: PromptTracker | None = None
+        self._predicted: dict[str, float] = {}  # group handle -> predicted p at selection (calibration)
         self._prepare_metrics: dict[str, float] = {}
         self._group_metrics: dict[str, float] = {}
         self._train_gen_seconds = 0.0
@@ -150,6 +158,8 @@ class CurriculumTrainerSync(PPOTrainerSync):
                 num_prompts=len(self.train_dataset),
             )
             logger.info("curriculum %s over %d prompts", self.section.name, len(self.train_dataset))
+        if self.tracker is None:
+            self.tracker = PromptTracker(len(self.train_dataset))
         return self.curriculum
 
     def _setup(self) -> None:
@@ -199,17 +209,47 @@ class CurriculumTrainerSync(PPOTrainerSync):
         logger.info("curriculum step %d state %s", self.global_steps, state_digest(curriculum.state_dict()))
         if self.nested is not None:  # this step's skip set S on every rollout server, before any generation
             self.nested.before_generation(self)
-        t0 = time.perf_counter()
-        self._prepare_metrics = dict(curriculum.run_step(self._ctx))
-        self._prepare_metrics["curriculum/select_s"] = time.perf_counter() - t0 - self._ctx.log.gen_seconds
+        timing_raw = self.__dict__.setdefault("timing_raw", {})  # verl's fit sets it per step
+        with self._ctx.selecting(timing_raw):
+            self._prepare_metrics = dict(curriculum.run_step(self._ctx))
+            self._predicted = self._predict(curriculum, self._ctx)
         # Returned metrics would be sample-weighted by verl's aggregator; they are merged in ``step`` instead.
         return {}
 
+    def _predict(self, curriculum: Curriculum, ctx: TQRolloutContext) -> dict[str, float]:
+        """``{committed handle: p}`` from ``curriculum.predicted_success`` at selection, before ``observe``."""
+        idx = np.asarray(ctx.log.committed_indices, dtype=np.int64)
+        pred = curriculum.predicted_success(idx)
+        if pred is None:
+            return {}
+        p = np.asarray(pred, dtype=np.float64)
+        if p.shape != idx.shape or not np.all((p >= 0.0) & (p <= 1.0)):
+            raise ValueError(
+                f"curriculum {self.section.name!r}: predicted_success returned shape {p.shape} for {idx.size} "
+                f"prompts, values {p[:5].tolist()}...; it must return one probability in [0, 1] per index, or None"
+            )
+        return dict(zip(ctx.log.committed, p.tolist(), strict=True))
+
     def step(self, metrics: dict, timing_raw: dict) -> KVBatchMeta:
         batch = super().step(metrics, timing_raw)
-        assert self._ctx is not None and self.curriculum is not None
-        t0 = time.perf_counter()
-        trained, gen_tokens = self._read_trained(batch)
+        with marked_timer(OBSERVE_TIMER, timing_raw, color="purple"):
+            trained = self._observe(batch, metrics)
+        actor = self.config.actor_rollout_ref.actor
+        metrics["curriculum/padding_rows"] = float(sum(t.get("is_padding", False) for t in batch.tags))
+        metrics["curriculum/optimizer_steps"] = float(
+            optimizer_steps(
+                len(batch.keys), actor.ppo_mini_batch_size, self.config.actor_rollout_ref.rollout.n, actor.ppo_epochs
+            )
+        )
+        if self.extension is not None:
+            metrics.update(self.extension.after_step(self._extension_handle, trained))
+        return batch
+
+    def _observe(self, batch: KVBatchMeta, metrics: dict) -> list[Group]:
+        """Read the trained groups' rewards back, ``observe``, and the shared ``curriculum/`` metrics; returns the
+        trained groups with their rewards."""
+        assert self._ctx is not None and self.curriculum is not None and self.tracker is not None
+        trained, gen_tokens, tokens_of = self._read_trained(batch)
         log = self._ctx.log
         screened = released_groups(log.generated, log.released)
         metrics.update(self._prepare_metrics)
@@ -230,8 +270,12 @@ class CurriculumTrainerSync(PPOTrainerSync):
                 gen_tokens + log.released_response_tokens,
                 # groups submitted without waiting are awaited once more, by verl's replay buffer in _step_once
                 waves=log.waves + int(log.submitted),
+                trained_tokens=[tokens_of.get(g.handle, 0) for g in trained],
             )
         )
+        self.tracker.update(trained, screened)
+        metrics.update(pool_metrics(self.tracker))
+        metrics.update(calibration_metrics(trained, self._predicted))
         # verl's throughput keys count the trained batch only; _compute_metrics adds the discarded rollouts
         self._perf_tokens = (
             int(sum(int(t.get("response_len", 0)) for t in batch.tags)),
@@ -240,31 +284,25 @@ class CurriculumTrainerSync(PPOTrainerSync):
         )
         if self.curriculum.data_epoch is not None:
             metrics["curriculum/data_epoch"] = float(self.curriculum.data_epoch)
-        metrics["curriculum/observe_s"] = time.perf_counter() - t0
-        actor = self.config.actor_rollout_ref.actor
-        metrics["curriculum/padding_rows"] = float(sum(t.get("is_padding", False) for t in batch.tags))
-        metrics["curriculum/optimizer_steps"] = float(
-            optimizer_steps(
-                len(batch.keys), actor.ppo_mini_batch_size, self.config.actor_rollout_ref.rollout.n, actor.ppo_epochs
-            )
-        )
-        if self.extension is not None:
-            metrics.update(self.extension.after_step(self._extension_handle, trained))
-        return batch
+        return trained
 
-    def _read_trained(self, batch: KVBatchMeta) -> tuple[list[Group], int]:
-        """Committed groups with their rewards, read from TransferQueue (padding rows skipped)."""
+    def _read_trained(self, batch: KVBatchMeta) -> tuple[list[Group], int, dict[str, int]]:
+        """Committed groups with their rewards, read from TransferQueue (padding rows skipped), the response tokens
+        of the batch, and the response tokens of each group (``{uid: tokens}``, from the batch tags)."""
         keep = [(k, t) for k, t in zip(batch.keys, batch.tags) if not t.get("is_padding", False)]
         keys = [k for k, _ in keep]
         gen_tokens = int(sum(t.get("response_len", 0) for _, t in keep))
         if not keys:
-            return [], 0
+            return [], 0, {}
         td = tq.kv_batch_get(keys=keys, partition_id=PARTITION, select_fields=["uid", "index", "rm_scores"])
         uids = [str(u) for u in td["uid"]]
         index_of = dict(zip(uids, (int(i) for i in td["index"])))
         grouped = rewards_by_uid(keys, uids, td["rm_scores"])
         groups = [Group(handle=u, index=index_of[u], rewards=np.asarray(r, dtype=float)) for u, r in grouped.items()]
-        return groups, gen_tokens
+        tokens_of: dict[str, int] = {}
+        for uid, (_, tag) in zip(uids, keep, strict=True):
+            tokens_of[uid] = tokens_of.get(uid, 0) + int(tag.get("response_len", 0) or 0)
+        return groups, gen_tokens, tokens_of
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         """Measure and check the GRPO groups of the batch about to get advantages, then let verl compute them."""
@@ -431,6 +469,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         self._saved_clock = (int(self.global_steps), clock)
         state = {
             "curriculum": self._ensure_curriculum().state_dict(),
+            "prompt_tracker": self.tracker.state_dict() if self.tracker is not None else None,
             "global_steps": self.global_steps,
             "train_gen_seconds": clock,
             "fingerprint": self._fingerprint(),
@@ -446,6 +485,19 @@ class CurriculumTrainerSync(PPOTrainerSync):
             super()._save_checkpoint()  # verl writes its tracker file last
         best = self._best_step()
         apply_retention(self._ckpt_root(), self.global_steps, self.stop.keep_last, [] if best is None else [best])
+
+    def _load_tracker(self, state: Mapping[str, Any] | None, path: str) -> None:
+        """Restore the per-prompt tracker; a checkpoint written before it existed restarts it (logged)."""
+        self._ensure_curriculum()
+        assert self.tracker is not None
+        if state is None:
+            logger.warning(
+                "%s has no prompt_tracker (written before pool health was tracked): curriculum/pool/* and coverage "
+                "count from this resume on",
+                path,
+            )
+            return
+        self.tracker.load_state_dict(state)
 
     def _load_checkpoint(self) -> None:
         super()._load_checkpoint()
@@ -471,6 +523,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
                 + (renamed or "resume with the same curriculum settings and data.train_files")
             )
         self._ensure_curriculum().load_state_dict(state["curriculum"])
+        self._load_tracker(state.get("prompt_tracker"), path)
         if self.nested is not None:
             self.nested.load(step_dir)
         self._train_gen_seconds = float(state["train_gen_seconds"])
