@@ -127,6 +127,10 @@ class KnapsackCurriculum(PassSampling, Curriculum):
         self.last_outcome[idx] = outcome
         return {}
 
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray:
+        """p̂ = the Beta posterior's mean for ``indices`` (what the knapsack allocates on), float64, shape ``(k,)``."""
+        return self.posterior.mean(np.asarray(indices, dtype=np.int64))
+
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass, posterior, last-visit outcomes."""
         return {

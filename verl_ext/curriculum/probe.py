@@ -12,6 +12,7 @@ import dataclasses
 import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, RolloutContext, register_curriculum
+from verl_ext.curriculum.parts.estimators import probe_success
 from verl_ext.curriculum.pcl import select_closest
 from verl_ext.curriculum.sampler import PassSampling
 
@@ -50,16 +51,17 @@ class ProbeCurriculum(PassSampling, Curriculum):
         super().__init__(config, num_prompts)
         self.config: ProbeConfig = config
         self.init_pass(num_prompts, config.seed, config.k * config.batch_size, "k·m candidates")
+        self.last_probe: dict[int, float] = {}  # the kept prompts' probe p̂ of the last step (predicted success)
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Probe, select, release the probes, submit fresh responses for the kept prompts and commit them."""
         cfg = self.config
         candidates = self.sampler.next(cfg.k * cfg.batch_size)
-        probes = ctx.generate(candidates, cfg.probe_n)
-        p_hat = np.array([float(np.mean(g.rewards)) if g.n else 0.0 for g in probes])
+        p_hat, probes = probe_success(ctx, candidates, cfg.probe_n)  # the probe estimator of the composable parts
         keep = select_closest(p_hat, cfg.batch_size, cfg.tau_p)
         ctx.release(probes)  # probe responses never reach the policy batch
         kept = candidates[keep]
+        self.last_probe = dict(zip(kept.tolist(), p_hat[keep].tolist(), strict=True))
         groups = ctx.submit(kept, cfg.n)
         ctx.commit(groups)
         return {
@@ -68,3 +70,7 @@ class ProbeCurriculum(PassSampling, Curriculum):
             "probe/candidates": float(candidates.size),
             "probe/dropped_at_pass_end": float(self.sampler.dropped_at_pass_end),
         }
+
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray:
+        """The last step's probe p̂ of each index (the kept prompts; NaN for others), float64, shape ``(k,)``."""
+        return np.array([self.last_probe.get(int(i), np.nan) for i in np.asarray(indices)], dtype=np.float64)
