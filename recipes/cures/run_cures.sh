@@ -11,10 +11,6 @@ ESTIMATOR=${ESTIMATOR:-grpo}  # grpo | rpp
 MODE=${MODE:-algorithm1}  # algorithm1 (paper's Alg. 1, 150 steps) | online (project variant) | release (1 of 15)
 ITERATION=${ITERATION:-1}
 MODEL_PATH=${MODEL_PATH:-}
-SEED=${SEED:-1}
-NNODES=${NNODES:-1}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-DRY_RUN=${DRY_RUN:-0}
 
 overrides=()
 case $MODE in algorithm1) EXPERIMENT=cures_table1/${MODEL}_cures-${ESTIMATOR}-paper ;;
@@ -24,5 +20,4 @@ case $MODE in algorithm1) EXPERIMENT=cures_table1/${MODEL}_cures-${ESTIMATOR}-pa
 [[ -n $MODEL_PATH ]] && overrides+=("actor_rollout_ref.model.path=${MODEL_PATH}")
 
 echo "experiment: ${EXPERIMENT}" >&2
-SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \
-  exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"
+exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"  # SEED, NNODES, GPUS_PER_NODE, DRY_RUN: launch.sh's

@@ -13,10 +13,6 @@ N=${N:-16}
 CTX=${CTX:-4096}  # 4096 | 8192 (Table 9)
 WORKERS=${WORKERS:-8}  # 8 | 1 (Table 10: one engine over 8 GPUs)
 ENGINE=${ENGINE:-vllm}  # vllm | sglang (Table 11)
-SEED=${SEED:-1}
-NNODES=${NNODES:-1}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-DRY_RUN=${DRY_RUN:-0}
 
 overrides=()
 case $DATASET in math) TABLE=pcl_table4_math ;; deepscaler) TABLE=pcl_table5_deepscaler ;;
@@ -28,5 +24,4 @@ TAG=_m${M}_n${N}
 EXPERIMENT=${TABLE}/${MODEL}${TAG}
 
 echo "experiment: ${EXPERIMENT}" >&2
-SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \
-  exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"
+exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"  # SEED, NNODES, GPUS_PER_NODE, DRY_RUN: launch.sh's

@@ -10,10 +10,6 @@ MODEL=${MODEL:-qwen2.5-math-1.5b}  # qwen2.5-math-1.5b | qwen2.5-math-7b
 ESTIMATOR=${ESTIMATOR:-grpo}  # grpo | rpp
 ITERATION=${ITERATION:-1}  # 1..15; iteration i > 1 starts from the merged weights of i - 1 (MODEL_PATH)
 MODEL_PATH=${MODEL_PATH:-}
-SEED=${SEED:-1}
-NNODES=${NNODES:-1}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-DRY_RUN=${DRY_RUN:-0}
 
 overrides=()
 EXPERIMENT=cures_table1/${MODEL}_gvm-${ESTIMATOR}
@@ -21,5 +17,4 @@ overrides+=("run.iteration=${ITERATION}")
 [[ -n $MODEL_PATH ]] && overrides+=("actor_rollout_ref.model.path=${MODEL_PATH}")
 
 echo "experiment: ${EXPERIMENT}" >&2
-SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \
-  exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"
+exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"  # SEED, NNODES, GPUS_PER_NODE, DRY_RUN: launch.sh's

@@ -12,9 +12,7 @@ STAGE=${STAGE:-train}  # filter (offline pi_0 pass, n_pre = 16) | train (GRPO on
 HF_ID=${HF_ID:-Qwen/Qwen3-4B-Base}  # filter stage: the model's Hugging Face id (its folder under MODEL_DIR)
 TEMPLATE=${TEMPLATE:-qwen3_base}  # filter stage: qwen3_base | llama_instruct
 MAX_NEW_TOKENS=${MAX_NEW_TOKENS:-4096}
-SEED=${SEED:-1}
-NNODES=${NNODES:-1}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
+SEED=${SEED:-1}  # filter stage; the train stage's SEED, NNODES, GPUS_PER_NODE and DRY_RUN are launch.sh's
 DRY_RUN=${DRY_RUN:-0}
 
 overrides=()
@@ -37,5 +35,4 @@ if [[ $STAGE == filter ]]; then
 fi
 
 echo "experiment: ${EXPERIMENT}" >&2
-SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \
-  exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"
+exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"

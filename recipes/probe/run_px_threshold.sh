@@ -8,15 +8,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 PX=${PX:-0.5}  # 0 | 0.25 | 0.5 | 0.75 | 1
 M=${M:-256}  # 32 | 64 | 128 | 256 | 512 | 1024 | 2048 (n = 4096 / m)
-SEED=${SEED:-1}
-NNODES=${NNODES:-1}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-DRY_RUN=${DRY_RUN:-0}
 
-overrides=()
 N=$((4096 / M))
 EXPERIMENT=pcl_table6_px/qwen3-4b-base_px${PX}_m${M}_n${N}
 
 echo "experiment: ${EXPERIMENT}" >&2
-SEED=$SEED NNODES=$NNODES GPUS_PER_NODE=$GPUS_PER_NODE DRY_RUN=$DRY_RUN \
-  exec bash scripts/launch.sh "$EXPERIMENT" "${overrides[@]}" "$@"
+exec bash scripts/launch.sh "$EXPERIMENT" "$@"  # SEED, NNODES, GPUS_PER_NODE, DRY_RUN: launch.sh's
