@@ -1,4 +1,4 @@
-"""Nested-ReFT end to end on the CPU backend through the GRPO entry point (``python -m recipes.grpo.main_grpo
+"""Nested-ReFT end to end on the CPU backend through the entry point (``python -m recipes.main --config-name=grpo
 +platform=cpu +nested=r05``), on an 8-layer copy of the demo policy (verl_ext/nested/testing.py):
 
 1. r = 0.5, steps 1-2, a checkpoint each step; 2. the same command resumed to step 3; 3. r = 0 for one step.
@@ -30,7 +30,7 @@ def _command(ckpt: Path, steps: int, *overrides: str) -> list[str]:
 
     assets = build_demo_assets()
     return [
-        sys.executable, "-m", "recipes.grpo.main_grpo", "+platform=cpu",
+        sys.executable, "-m", "recipes.main", "--config-name=grpo", "+platform=cpu",
         f"actor_rollout_ref.model.path={build_deep_policy()}", "actor_rollout_ref.model.custom_chat_template=null",
         f"data.train_files={assets.train}", f"data.val_files={assets.val}",
         "data.max_prompt_length=64", "data.max_response_length=24",
