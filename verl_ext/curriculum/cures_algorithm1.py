@@ -14,6 +14,12 @@ near-equal contiguous splits of the pool with ``subsets: equal``), M = ``steps_p
    Neyman allocation (Eq. 20) over the m draws with Σ n_i = N = m·n exactly (floor ``n_min``, ceiling ``n_max``:
    ours, the paper has none); the training rollouts update the counts (Eq. 23) in :meth:`observe`.
 
+**Value-model prior** (``prior.source: value_model``; ours, docs/value_prior.md): step 1 of subset t still resets
+every estimate, but instead of the pilot (no pilot rollouts at all) the subset's prompts are scored by PCL's value
+model and start from Beta(c·V, c·(1 − V)) (V clipped to [ε, 1 − ε]); the Eq. 23 counts are added on top. It needs
+``sigma: bernoulli`` (the gradnorm σ is measured on pilot rollouts). ``prior.source: none`` resets to Beta(α0, β0)
+without a pilot (an ablation).
+
 **A prompt drawn k > 1 times** becomes ONE GRPO group whose size is the sum of its k draws' allocations (the released
 code likewise gives a prompt s copies under one uid). Its group baseline then averages over all its responses; the
 ceiling ``n_max`` applies per draw, so a merged group may exceed it. The step trains ``len(unique(draws))`` groups
@@ -46,6 +52,7 @@ from verl_ext.curriculum.cures import (
     subset_bounds,
 )
 from verl_ext.curriculum.uniform import group_counts
+from verl_ext.curriculum.value_prior import PriorBetaPosterior, PriorConfig, ValuePriorCapable, seed_prior
 
 __all__ = ["GRADNORM_PRODUCER", "CuresAlgorithm1Curriculum", "CuresAlgorithm1Config", "GradNormProducer", "merge_draws"]
 
@@ -96,6 +103,9 @@ class CuresAlgorithm1Config(CuresCommonConfig):
         train_on_pilot: also train on the pilot responses at the subset's first step (one extra group per prompt of
             the subset; off in the paper's reading).
         gradnorm_params: parameters whose per-trajectory gradient norm σ uses; ``lm_head`` (the output projection).
+        prior: ``{source: pilot|value_model|none, strength: c, eps: ε}`` (:class:`PriorConfig`): what starts a
+            subset's estimates: the N' pilot (default, the paper), PCL's value model (docs/value_prior.md) or the flat
+            Beta(alpha0, beta0). ``pilot_n`` and ``train_on_pilot`` only act with ``pilot``.
     """
 
     sigma: str = "gradnorm"
@@ -105,9 +115,17 @@ class CuresAlgorithm1Config(CuresCommonConfig):
     steps_per_subset: int = 10
     train_on_pilot: bool = False
     gradnorm_params: str = "lm_head"
+    prior: PriorConfig = dataclasses.field(default_factory=lambda: PriorConfig(source="pilot"))
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.prior = CuresAlgorithm1Curriculum.prior_of({"prior": self.prior})
+        if self.prior.source != "pilot" and (self.sigma == "gradnorm" or self.train_on_pilot):
+            raise ValueError(
+                f"curriculum.params.prior.source={self.prior.source!r} runs no pilot, but sigma={self.sigma!r} / "
+                f"train_on_pilot={self.train_on_pilot} need its rollouts: set curriculum.params.sigma=bernoulli and "
+                "train_on_pilot=false, or prior.source=pilot"
+            )
         if self.subsets not in ("data", "equal"):
             raise ValueError(f"curriculum.subsets={self.subsets!r} is invalid; use one of ('data', 'equal')")
         if self.num_subsets < 1 or self.steps_per_subset < 1:
@@ -124,17 +142,21 @@ class CuresAlgorithm1Config(CuresCommonConfig):
 
 
 @register_curriculum("cures_algorithm1")
-class CuresAlgorithm1Curriculum(Curriculum):
+class CuresAlgorithm1Curriculum(ValuePriorCapable, Curriculum):
     """The state machine of Algorithm 1: subset t = ⌈step/M⌉, pilot + reset at its first step, then draws."""
 
     config_class = CuresAlgorithm1Config
+    prior_sources = ("pilot", "value_model", "none")
+    prior_default = "pilot"
+    prior_metric_prefix = "cures"
     extension = "verl_ext.workers.gradnorm_extension:CuresGradNormExtension"  # per-trajectory gradient norms (Eq. 21)
 
     def __init__(self, config: CuresAlgorithm1Config, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
         self.config: CuresAlgorithm1Config = config
         self.rng = np.random.default_rng(config.seed)
-        self.posterior = BetaPosterior(num_prompts, config.alpha0, config.beta0, forget=1.0)
+        posterior = PriorBetaPosterior if config.prior.source == "value_model" else BetaPosterior
+        self.posterior = posterior(num_prompts, config.alpha0, config.beta0, forget=1.0)
         self.moments = GradNormMoments(num_prompts) if config.sigma == "gradnorm" else None
         self.producer: GradNormProducer | None = None
         self.labels: np.ndarray | None = None
@@ -231,6 +253,20 @@ class CuresAlgorithm1Curriculum(Curriculum):
         self.subset = subset  # only once the pilot is complete: a failed pilot is redone, never half-used
         return groups, metrics
 
+    def _seed_without_pilot(self, ctx: RolloutContext, subset: int) -> dict[str, float]:
+        """Reset every estimate; with the value prior, score the subset's prompts and set their prior (no rollouts)."""
+        t0 = time.perf_counter()
+        self.posterior.reset()
+        members = self.members(subset)
+        metrics = {"cures/prior/prompts": 0.0}
+        if isinstance(self.posterior, PriorBetaPosterior):
+            metrics = seed_prior(self.posterior, ctx, members, self.config.prior, self.prior_metric_prefix)
+        logger.info("cures_algorithm1 step %d: subset %d starts from the %s prior of %d prompts (no pilot)", self.step,
+                    subset, self.config.prior.source, members.size)  # fmt: skip
+        metrics["cures/prior/seed_s"] = time.perf_counter() - t0
+        self.subset = subset
+        return metrics
+
     def _measure(self, groups: Sequence[Group], subset: int) -> np.ndarray:
         """Per-trajectory norms of the pilot from the producer into the Eq. 21 moments; refuses anything missing."""
         if self.producer is None:
@@ -282,9 +318,13 @@ class CuresAlgorithm1Curriculum(Curriculum):
         subset = self.subset_of(self.step)
         pilot: list[Group] = []
         metrics: dict[str, float] = {"cures/pilot": 0.0}
-        if subset != self.subset:
+        if subset != self.subset and cfg.prior.source == "pilot":
             pilot, pilot_metrics = self._pilot(ctx, subset)
             metrics.update(pilot_metrics)
+        elif subset != self.subset:
+            metrics.update(self._seed_without_pilot(ctx, subset))
+        elif cfg.prior.source != "pilot":
+            metrics["cures/prior/prompts"] = 0.0
         t0 = time.perf_counter()
         members = self.members(subset)
         p_pool = self.posterior.mean(members)
@@ -331,7 +371,10 @@ class CuresAlgorithm1Curriculum(Curriculum):
         pilot_groups: int,
     ) -> dict[str, float]:
         cfg = self.config
-        evidence = self.posterior.alpha + self.posterior.beta - cfg.alpha0 - cfg.beta0
+        if isinstance(self.posterior, PriorBetaPosterior):
+            evidence = self.posterior.evidence()
+        else:
+            evidence = self.posterior.alpha + self.posterior.beta - cfg.alpha0 - cfg.beta0
         inside = np.zeros(self.num_prompts, dtype=bool)
         inside[members] = True
         p = self.posterior.mean(draws)
@@ -371,7 +414,10 @@ class CuresAlgorithm1Curriculum(Curriculum):
         """Hash of the config fields that change what a checkpoint means (τ may change on resume)."""
         keys = ("alpha0", "beta0", "sigma", "pilot_n", "subsets", "num_subsets", "steps_per_subset", "seed",
                 "train_on_pilot", "gradnorm_params")  # fmt: skip
-        blob = json.dumps({k: getattr(self.config, k) for k in keys}, sort_keys=True, default=str)
+        fields = {k: getattr(self.config, k) for k in keys}
+        if self.config.prior.source != "pilot":  # absent by default: checkpoints written before the prior still load
+            fields["prior"] = dataclasses.asdict(self.config.prior)
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def state_dict(self) -> dict[str, Any]:

@@ -6,6 +6,11 @@ per-subset reset; a Beta posterior per prompt (Eq. 22–24) updated from the tra
 never-seen prompts floored at ``pilot_n`` responses (their first observation). Formerly ``curriculum.name=cures``
 with ``mode: paper``.
 
+With ``prior.source: value_model`` (ours, docs/value_prior.md; needs ``cold_start: prior``) every prompt of a step's
+m draws that has no prior yet is scored by PCL's value model right after the draw and before the allocation, and
+gets the prior Beta(c·V, c·(1 − V)) (V clipped to [ε, 1 − ε]) in place of the pilot floor; its ρ* weight is refreshed
+at once, counts observed later are added on top, and a subset reset (``schedule: subsets``) drops the priors.
+
 Per step cost is kept O(m log P): the ρ* weights live in a :class:`~verl_ext.curriculum.sumtree.SumTree`;
 only prompts whose posterior changed are refreshed (full recompute on load), and m distinct prompts are drawn
 by successive sampling (i.i.d. draws ∝ ρ*, duplicates discarded; already chosen prompts are zeroed between
@@ -36,6 +41,7 @@ from verl_ext.curriculum.cures import (
 )
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts
+from verl_ext.curriculum.value_prior import PriorBetaPosterior, PriorConfig, ValuePriorCapable, seed_prior
 
 __all__ = ["CuresOnlineCurriculum", "CuresOnlineConfig", "draw_distinct"]
 
@@ -87,6 +93,8 @@ class CuresOnlineConfig(CuresCommonConfig):
         schedule: ``pool`` (one run over the whole pool) or ``subsets`` (pool = subset ⌈t/steps_per_subset⌉,
             posterior reset at each subset change; no pilot).
         subset_sizes: contiguous subset sizes in pool order (None: ``num_subsets`` near-equal parts).
+        prior: ``{source: none|value_model, strength: c, eps: ε}`` (:class:`PriorConfig`; ``none``: Beta(alpha0,
+            beta0) for every prompt; ``value_model``: docs/value_prior.md, with ``cold_start: prior``).
     """
 
     pilot_n: int = 4
@@ -98,9 +106,16 @@ class CuresOnlineConfig(CuresCommonConfig):
     subset_sizes: list[int] | None = None
     num_subsets: int = 15
     steps_per_subset: int = 10
+    prior: PriorConfig = dataclasses.field(default_factory=PriorConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.prior = CuresOnlineCurriculum.prior_of({"prior": self.prior})
+        if self.prior.source == "value_model" and self.cold_start != "prior":
+            raise ValueError(
+                "curriculum.params.prior.source=value_model replaces the pilot floor of never-seen prompts: set "
+                f"curriculum.params.cold_start=prior (got {self.cold_start!r}; valid with a value prior: 'prior')"
+            )
         if self.sigma != "bernoulli":
             raise ValueError(
                 f"curriculum.sigma={self.sigma!r} is not implemented for cures_online (nothing measures gradient norms "
@@ -124,10 +139,11 @@ class CuresOnlineConfig(CuresCommonConfig):
 
 
 @register_curriculum("cures_online")
-class CuresOnlineCurriculum(Curriculum):
+class CuresOnlineCurriculum(ValuePriorCapable, Curriculum):
     """``cures_online``: one ``numpy.random.Generator`` seeded by ``config.seed``; weights in a sum tree."""
 
     config_class = CuresOnlineConfig
+    prior_metric_prefix = "cures"
 
     def __init__(self, config: CuresOnlineConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
@@ -135,7 +151,8 @@ class CuresOnlineCurriculum(Curriculum):
         if config.batch_size > num_prompts:
             raise ValueError(f"batch_size={config.batch_size} exceeds the pool of {num_prompts} prompts")
         self.rng = np.random.default_rng(config.seed)
-        self.posterior = BetaPosterior(num_prompts, config.alpha0, config.beta0, config.forget)
+        posterior = PriorBetaPosterior if config.prior.source == "value_model" else BetaPosterior
+        self.posterior = posterior(num_prompts, config.alpha0, config.beta0, config.forget)
         self.last_step = np.zeros(num_prompts, dtype=np.int64)
         subsets = config.schedule == "subsets"
         self.bounds = subset_bounds(num_prompts, config.subset_sizes, config.num_subsets) if subsets else None
@@ -195,6 +212,10 @@ class CuresOnlineCurriculum(Curriculum):
         if self._tau != self._effective_tau():
             self.rebuild()
         idx = draw_distinct(self.tree, cfg.batch_size, self.rng)
+        prior = {}
+        if isinstance(self.posterior, PriorBetaPosterior):
+            prior = seed_prior(self.posterior, ctx, idx, cfg.prior, self.prior_metric_prefix)
+            self._refresh(np.sort(idx))
         sigma = self._sigma(idx)
         cold = self.posterior.visits[idx] == 0
         lo = np.where(cold & (cfg.cold_start == "pilot"), cfg.pilot_n, cfg.n_min).astype(np.int64)
@@ -211,6 +232,7 @@ class CuresOnlineCurriculum(Curriculum):
         metrics.update(self._pool_metrics())
         metrics["cures/select_s"] = select_s
         metrics["cures/metrics_s"] = time.perf_counter() - t1
+        metrics.update(prior)
         return metrics
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
@@ -269,7 +291,10 @@ class CuresOnlineCurriculum(Curriculum):
     def fingerprint(self) -> str:
         """Hash of the config fields that change what a checkpoint means (not τ: a τ change is allowed)."""
         keys = ("alpha0", "beta0", "sigma", "schedule", "subset_sizes", "num_subsets", "steps_per_subset", "seed")
-        blob = json.dumps({k: getattr(self.config, k) for k in keys}, sort_keys=True, default=str)
+        fields = {k: getattr(self.config, k) for k in keys}
+        if self.config.prior.source != "none":  # absent by default: checkpoints written before the prior still load
+            fields["prior"] = dataclasses.asdict(self.config.prior)
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def state_dict(self) -> dict[str, Any]:

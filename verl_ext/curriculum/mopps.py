@@ -17,6 +17,10 @@ paper's recursive Bayesian update):
    qualify, all qualifying candidates are kept and the batch is filled with the remaining candidates closest to
    ``target`` (ours: the paper leaves the shortfall open), reported as ``mopps/threshold_shortfall``;
 4. the m prompts get n responses each and are all trained.
+
+With ``prior.source: value_model`` (ours, docs/value_prior.md) a candidate without a prior is scored by PCL's value
+model when it is first drawn into a candidate pool, before the Thompson draws, and gets the prior
+Beta(c·V, c·(1 − V)) (V clipped to [ε, 1 − ε]); observed counts are added on top, and the decay shrinks toward it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, Rollou
 from verl_ext.curriculum.cures import BetaPosterior
 from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import group_counts
+from verl_ext.curriculum.value_prior import PriorBetaPosterior, PriorConfig, ValuePriorCapable, seed_prior
 
 __all__ = ["MoPPSCurriculum", "MoPPSConfig", "select_threshold", "select_topk"]
 
@@ -76,6 +81,8 @@ class MoPPSConfig(CurriculumConfig):
         lo, hi: the threshold band (paper: 0.3, 0.7).
         decay: λ of the posterior update (1 = no forgetting).
         alpha0, beta0: the Beta prior (paper: 1, 1).
+        prior: ``{source: none|value_model, strength: c, eps: ε}`` (:class:`PriorConfig`; ``none``: the paper's
+            Beta(alpha0, beta0) for every prompt; ``value_model``: docs/value_prior.md).
     """
 
     ratio: int = 16
@@ -86,9 +93,11 @@ class MoPPSConfig(CurriculumConfig):
     decay: float = 1.0
     alpha0: float = 1.0
     beta0: float = 1.0
+    prior: PriorConfig = dataclasses.field(default_factory=PriorConfig)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        self.prior = MoPPSCurriculum.prior_of({"prior": self.prior})
         if self.selection not in SELECTIONS:
             raise ValueError(f"curriculum.params.selection={self.selection!r} is invalid; use one of {SELECTIONS}")
         if isinstance(self.ratio, bool) or int(self.ratio) != self.ratio or self.ratio < 1:
@@ -104,23 +113,28 @@ class MoPPSConfig(CurriculumConfig):
 
 
 @register_curriculum("mopps")
-class MoPPSCurriculum(PassSampling, Curriculum):
+class MoPPSCurriculum(ValuePriorCapable, PassSampling, Curriculum):
     """MoPPS selector: Thompson draws over a candidate pool, m prompts with n responses each, all trained."""
 
     config_class = MoPPSConfig
+    prior_metric_prefix = "mopps"
 
     def __init__(self, config: MoPPSConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
         self.config: MoPPSConfig = config
         self.pool_size = min(config.ratio * config.batch_size, num_prompts)
         self.init_pass(num_prompts, config.seed, config.batch_size, "data.train_batch_size")
-        self.posterior = BetaPosterior(num_prompts, config.alpha0, config.beta0, config.decay)
+        posterior = PriorBetaPosterior if config.prior.source == "value_model" else BetaPosterior
+        self.posterior = posterior(num_prompts, config.alpha0, config.beta0, config.decay)
 
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Draw the candidate pool, Thompson-score it, keep m, submit n responses each and commit them."""
         cfg = self.config
         t0 = time.perf_counter()
         cand = self.sampler.next(self.pool_size)
+        prior = {}
+        if isinstance(self.posterior, PriorBetaPosterior):
+            prior = seed_prior(self.posterior, ctx, cand, cfg.prior, self.prior_metric_prefix)
         p_tilde = self.rng.beta(self.posterior.alpha[cand], self.posterior.beta[cand])
         shortfall = 0
         if cfg.selection == "topk":
@@ -141,6 +155,7 @@ class MoPPSCurriculum(PassSampling, Curriculum):
             "mopps/frac_seen_selected": float(np.mean(self.posterior.visits[idx] > 0)),
             "mopps/threshold_shortfall": float(shortfall),
             "mopps/select_s": select_s,
+            **prior,
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
