@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from verl_ext.curriculum import build_curriculum
-from verl_ext.curriculum.compose import PRESETS, ComposedCurriculum, preset_params, select_topk_score
+from verl_ext.curriculum.compose import PRESETS, ComposedCurriculum, preset_params
 from verl_ext.curriculum.cures import allocate_with_floors
 from verl_ext.curriculum.parts.allocators import knapsack_categories, knapsack_counts
 from verl_ext.curriculum.parts.estimators import Estimate
 from verl_ext.curriculum.parts.scores import distance_score, group_informative, knapsack_value
+from verl_ext.curriculum.parts.select import select_topk_score
 from verl_ext.curriculum.testing import FakeRolloutContext, roundtrip_state, run_steps
 
 P, M, N, STEPS = 200, 8, 8, 60

@@ -54,15 +54,15 @@ from verl_ext.curriculum.parts.estimators import (
     ValueEstimator,
 )
 from verl_ext.curriculum.parts.scores import SCORES, Score, make_score
+from verl_ext.curriculum.parts.select import ORDERS, select_topk_score
 from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts
 
-__all__ = ["PRESETS", "ComposedConfig", "ComposedCurriculum", "preset_params", "select_topk_score"]
+__all__ = ["PRESETS", "ComposedConfig", "ComposedCurriculum", "preset_params"]
 
 CANDIDATES = ("pass", "pool")
 SELECTS = ("topk", "softmax", "threshold")
-ORDERS = ("candidate", "rank")
 
 # Keys read by each choice (estimator / score / select / allocator / candidates); a key set by the user that no chosen
 # part reads is refused, naming the parts that read it.
@@ -142,16 +142,6 @@ def preset_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     if p:
         raise ValueError(f"{name} option(s) {sorted(p)} have no composed counterpart")
     return out
-
-
-def select_topk_score(score: np.ndarray, m: int, order: str) -> np.ndarray:
-    """Positions of the m largest scores (ties: lower position first); ``rank`` lists them best first, ``candidate``
-    in ascending position. int64, shape ``(m,)``."""
-    s = np.asarray(score, dtype=np.float64)
-    if not 0 < m <= s.size:
-        raise ValueError(f"cannot keep m={m} of {s.size} candidates")
-    top = np.argsort(-s, kind="stable")[:m].astype(np.int64)
-    return top if order == "rank" else np.sort(top)
 
 
 @dataclasses.dataclass

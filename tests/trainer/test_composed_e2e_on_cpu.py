@@ -1,0 +1,32 @@
+"""A composed curriculum (estimator × score × allocator from overrides alone) through the generic entry point
+``python -m recipes.main --config-name=grpo +platform=cpu curriculum=composed ...`` on the CPU backend (demo assets,
+2 steps), with the helpers of ``test_curricula_e2e_on_cpu.py``.
+
+Thompson draws over ratio × m = 8 candidates, knapsack-value top-k, Neyman allocation: m = 4 prompts trained each step
+with exactly m·n = 16 responses in groups of n_min = 2 to n_max = 8, the sizes reaching the advantage being the ones
+the strategy logged.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+import tests.trainer.test_curricula_e2e_on_cpu as E2E  # the shared e2e helpers
+
+SMALL = ("data.train_batch_size=4", "actor_rollout_ref.rollout.n=4", "actor_rollout_ref.actor.ppo_mini_batch_size=4")
+
+
+@pytest.mark.e2e
+def test_composed_thompson_knapsack_value_neyman_trains(tmp_path):
+    log = E2E._run(E2E._command(
+        "grpo", tmp_path / "ckpt", None, 2, "curriculum=composed", *SMALL, "trainer.save_freq=-1",
+        "curriculum.params.estimator=thompson", "curriculum.params.score=knapsack_value",
+        "curriculum.params.allocator=neyman", "curriculum.params.ratio=2", "curriculum.params.n_max=8",
+    ), tmp_path / "train.log")  # fmt: skip
+    metrics, trained = E2E._metrics(log), E2E._trained(log)
+    assert sorted(metrics) == [1, 2] and sorted(trained) == [1, 2]
+    for step, m in metrics.items():
+        sizes = [n for _, n in trained[step]]
+        assert m["composed/candidates"] == 8 and len(sizes) == 4
+        assert sum(sizes) == 16 == m["curriculum/responses"] and 2 <= min(sizes) and max(sizes) <= 8
+        assert (min(sizes), max(sizes)) == (m["composed/n_min"], m["composed/n_max"])
