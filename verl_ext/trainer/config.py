@@ -27,6 +27,7 @@ from typing import Any
 from verl.base_config import BaseConfig
 
 from verl_ext.curriculum import Curriculum, build_curriculum, get_curriculum_class, list_curricula
+from verl_ext.curriculum.value_prior import check_value_model_use
 from verl_ext.trainer.stopping import StopSettings, stop_settings
 
 __all__ = [
@@ -158,7 +159,9 @@ def check_trainer_config(config: Mapping[str, Any]) -> CurriculumSection:
     stop-and-keep keys (``run.budget_hours``, checkpoint retention: :func:`verl_ext.trainer.stopping.stop_settings`).
     """
     section = section_from_config(config)
-    value_model_section(config)
+    has_value_model = value_model_section(config) is not None
+    # a strategy with the value-prior capability: prior.source=value_model iff curriculum.value_model is enabled
+    check_value_model_use(get_curriculum_class(section.name), section.params, has_value_model)
     stop_settings(config)
     trainer = config["trainer"]
     if trainer.get("use_v1", True) is not True:

@@ -120,7 +120,7 @@ class CurriculumTrainerSync(PPOTrainerSync):
         self.section: CurriculumSection = section_from_config(config)
         super().__init__(config)
         self.curriculum: Curriculum | None = None
-        self.extension: TrainerExtension | None = build_extension(self.section.name)
+        self.extension: TrainerExtension | None = build_extension(self.section.name, self.section.params)
         # Nested-ReFT (``nested:``, verl_ext/nested): layer-skipped behaviour model, off-policy correction
         self.nested: NestedController | None = build_nested(config)
         self._ctx: TQRolloutContext | None = None
