@@ -38,6 +38,8 @@ CASES: list[tuple[str, dict[str, Any]]] = [
     ("pcl", {"k": 2, "tau": 0.3}),
     ("probe", {}),
     ("probe", {"k": 2, "probe_n": 6, "tau_p": 0.4}),
+    ("mopps", {"prior": {"source": "value_model", "strength": 3.0}, "decay": 0.9}),  # PCL's V as the Beta prior
+    ("cures_online", {"prior": {"source": "value_model"}, "cold_start": "prior"}),
 ]
 
 
@@ -178,7 +180,7 @@ def test_bad_config_names_the_key_and_valid_values(params: dict[str, Any], needl
 
 def test_value_estimator_without_a_value_model_says_what_to_do() -> None:
     cur = build_curriculum("composed", _base(estimator="value", score="distance"), P)
-    with pytest.raises(RuntimeError, match="only curriculum=pcl attaches one"):
+    with pytest.raises(RuntimeError, match=r"add \+value_model=pcl to the run"):
         cur.run_step(FakeRolloutContext(RATES, seed=0))
 
 
@@ -209,3 +211,33 @@ def test_estimate_take_keeps_alignment() -> None:
     est = Estimate(np.array([0.1, 0.2, 0.3]), np.array([1.0, 2, 3]), np.array([4.0, 5, 6]), np.array([0, 1, 2]), None)
     sub = est.take(np.array([2, 0]))
     assert sub.p.tolist() == [0.3, 0.1] and sub.alpha.tolist() == [3, 1] and sub.outcome is None
+
+
+def test_value_model_is_declared_for_the_value_estimator_and_the_value_prior() -> None:
+    from verl_ext.curriculum.value_prior import VALUE_PRIOR_EXTENSION, check_value_model_use
+
+    needs = {
+        "pcl preset": {"preset": "pcl"},
+        "value estimator": {"estimator": "value", "score": "informative"},
+        "beta with a value prior": {"estimator": "beta", "prior": {"source": "value_model"}},
+        "mopps preset with a value prior": {"preset": "mopps", "prior": {"source": "value_model"}},
+    }
+    for what, params in needs.items():
+        assert ComposedCurriculum.config_extensions(params) == (VALUE_PRIOR_EXTENSION,), what
+        check_value_model_use(ComposedCurriculum, params, has_value_model=True)
+        with pytest.raises(ValueError, match=r"\+value_model=pcl"):
+            check_value_model_use(ComposedCurriculum, params, has_value_model=False)
+    for params in ({}, {"preset": "mopps"}, {"preset": "probe"}, {"estimator": "thompson"}):
+        assert ComposedCurriculum.config_extensions(params) == ()
+        with pytest.raises(ValueError, match="nothing would use the value model"):
+            check_value_model_use(ComposedCurriculum, params, has_value_model=True)
+
+
+def test_value_prior_metrics_and_refusals() -> None:
+    cur = build_curriculum("composed", _base(preset="cures_online", cold_n=2, prior={"source": "value_model"}), P)
+    metrics = cur.run_step(_ctx())
+    assert metrics["composed/prior/prompts"] == M  # the m drawn prompts got their prior from V
+    with pytest.raises(ValueError, match=r"\['prior'\] are set but not read"):
+        build_curriculum("composed", _base(estimator="probe", score="distance", prior={"source": "value_model"}), P)
+    with pytest.raises(ValueError, match="prior.source='pilot' is invalid here"):
+        build_curriculum("composed", _base(prior={"source": "pilot"}), P)

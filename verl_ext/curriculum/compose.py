@@ -58,6 +58,7 @@ from verl_ext.curriculum.parts.select import ORDERS, select_topk_score
 from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts
+from verl_ext.curriculum.value_prior import PriorConfig, ValuePriorCapable
 
 __all__ = ["PRESETS", "ComposedConfig", "ComposedCurriculum", "preset_params"]
 
@@ -82,7 +83,7 @@ _DEFAULTS: dict[str, Any] = {
     "candidates": "pass", "ratio": 4, "estimator": "beta", "score": "cures", "allocator": "fixed",
     "alpha0": 1.0, "beta0": 1.0, "forget": 1.0, "probe_n": 4, "target": 0.5, "order": "candidate", "tau": 0.1,
     "lo": 0.3, "hi": 0.7, "n_min": 2, "n_max": 32, "cold_n": None, "min_history": 1, "gvm_alpha": 1e-3,
-    "gvm_beta": 2.0,
+    "gvm_beta": 2.0, "prior": None,
 }  # fmt: skip
 
 # name -> the composed params equal to that strategy at its defaults (docs/methods/composed.md, presets table).
@@ -109,6 +110,8 @@ def preset_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     p = dict(params)
     out: dict[str, Any] = {k: p.pop(k) for k in ("batch_size", "n", "seed", "max_gen_rounds") if k in p}
     out["preset"] = name
+    if "prior" in p and name in ("mopps", "cures_online"):
+        out["prior"] = p.pop("prior")  # the value-model prior of the Beta estimator (docs/value_prior.md)
     if name == "mopps":
         sel = p.pop("selection", "topk")
         out.update(ratio=p.pop("ratio", 16), target=p.pop("target", 0.5), forget=p.pop("decay", 1.0))
@@ -128,7 +131,7 @@ def preset_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         pilot_n, cold = p.pop("pilot_n", 4), p.pop("cold_start", "pilot")
         n_min, n_max = p.pop("n_min", 2), p.pop("n_max", 32)
         if p.pop("allocation", True):
-            out.update(n_min=n_min, n_max=n_max, cold_n=pilot_n if cold == "pilot" else None)
+            out.update(n_min=n_min, n_max=n_max, cold_n=pilot_n if cold == "pilot" else n_min)  # prior: floor n_min
         else:
             out["allocator"] = "fixed"
         for key in ("subset_sizes", "num_subsets", "steps_per_subset"):
@@ -155,6 +158,8 @@ class ComposedConfig(CurriculumConfig):
         ratio: candidates per batch slot with ``candidates: pass`` (default 4).
         estimator: ``beta`` | ``thompson`` | ``value`` | ``probe``.
         alpha0, beta0, forget: Beta prior and forgetting λ (``beta``, ``thompson``; 1, 1, 1).
+        prior: ``{source: none|value_model, strength, eps}`` of ``beta``/``thompson`` (docs/value_prior.md): with
+            ``value_model`` a prompt's prior is Beta(c·V, c·(1 − V)) from PCL's value model when first estimated.
         probe_n: probe responses per candidate (``probe``; 4).
         score: ``cures`` | ``informative`` | ``knapsack_value`` | ``distance``.
         target: the success rate ``distance`` selects around (0.5).
@@ -191,6 +196,7 @@ class ComposedConfig(CurriculumConfig):
     min_history: int | None = None
     gvm_alpha: float | None = None
     gvm_beta: float | None = None
+    prior: PriorConfig | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -236,6 +242,8 @@ class ComposedConfig(CurriculumConfig):
             raise ValueError(f"{where}.ratio must be an integer >= 1 (candidates = ratio·m), got {self.ratio!r}")
         if self.alpha0 is not None and not (self.alpha0 > 0 and self.beta0 is not None and self.beta0 > 0):
             raise ValueError(f"{where}.alpha0 and beta0 must be > 0, got {self.alpha0}, {self.beta0}")
+        if self.prior is not None:
+            self.prior = PriorConfig.parse(self.prior, ComposedCurriculum.prior_sources, "none")
         if self.forget is not None and not 0.0 <= self.forget <= 1.0:
             raise ValueError(f"{where}.forget (λ) must lie in [0, 1] (1 = no forgetting), got {self.forget}")
         if self.probe_n is not None and self.probe_n < 1:
@@ -279,7 +287,7 @@ def _make_estimator(cfg: ComposedConfig, num_prompts: int) -> Estimator:
     if cfg.estimator in ("beta", "thompson"):
         cls = BetaEstimator if cfg.estimator == "beta" else ThompsonEstimator
         assert cfg.alpha0 is not None and cfg.beta0 is not None and cfg.forget is not None
-        return cls(num_prompts, cfg.alpha0, cfg.beta0, cfg.forget)
+        return cls(num_prompts, cfg.alpha0, cfg.beta0, cfg.forget, cfg.prior, ComposedCurriculum.prior_metric_prefix)
     if cfg.estimator == "value":
         return ValueEstimator(num_prompts)
     assert cfg.probe_n is not None
@@ -300,10 +308,28 @@ def _make_allocator(cfg: ComposedConfig) -> Allocator:
 
 
 @register_curriculum("composed")
-class ComposedCurriculum(Curriculum):
-    """Estimator × score × allocator from ``curriculum.params`` (see the module docstring)."""
+class ComposedCurriculum(ValuePriorCapable, Curriculum):
+    """Estimator × score × allocator from ``curriculum.params`` (see the module docstring).
+
+    PCL's value model (``+value_model=pcl``) is attached by the value-prior capability for the ``value`` estimator
+    and for ``beta``/``thompson`` with ``prior.source=value_model``: the trainer builds its worker group, ``ctx.score``
+    serves V(x) and V is trained online on the trained groups' ȳ after every step (PCL Alg. 1 line 8).
+    """
 
     config_class = ComposedConfig
+    prior_metric_prefix = "composed"
+
+    @classmethod
+    def prior_of(cls, params: Mapping[str, Any]) -> PriorConfig:
+        """Whether ``params`` read PCL's value model: ``value_model`` for the ``value`` estimator, the ``prior`` node
+        for ``beta``/``thompson``, ``none`` otherwise (read before Ray starts, and for the trainer's extensions)."""
+        preset = PRESETS.get(str(params.get("preset")), {})
+        estimator = params.get("estimator") or preset.get("estimator") or _DEFAULTS["estimator"]
+        if estimator == "value":
+            return PriorConfig(source="value_model")
+        if estimator in ("beta", "thompson"):
+            return PriorConfig.parse(params.get("prior"), cls.prior_sources, cls.prior_default)
+        return PriorConfig()
 
     def __init__(self, config: ComposedConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
@@ -375,6 +401,9 @@ class ComposedCurriculum(Curriculum):
         if self.tree is not None:  # softmax over the pool, weights maintained: draw first, estimate the m only
             idx = draw_distinct(self.tree, cfg.batch_size, self.rng)
             est = self.estimator.estimate(idx, ctx, self.rng)
+            if getattr(self.estimator, "value_prior", False):  # priors just set: their ρ* weights change now
+                order = np.sort(idx)
+                self.tree.update(order, self._weights(self.estimator.mean(order)))
         else:
             cand = self.sampler.next(self.pool_size) if self.sampler is not None else np.arange(self.num_prompts)
             est_all = self.estimator.estimate(cand, ctx, self.rng)
@@ -383,6 +412,7 @@ class ComposedCurriculum(Curriculum):
             metrics["composed/candidates"] = float(cand.size)
         n = self.allocator.allocate(est, cfg.batch_size * cfg.n)
         select_s = time.perf_counter() - t0
+        metrics.update(getattr(self.estimator, "prior_metrics", {}))
         groups = ctx.submit(idx, n)
         ctx.commit(groups)
         metrics.update(
@@ -415,7 +445,10 @@ class ComposedCurriculum(Curriculum):
         """Hash of the composition and the keys that change what the estimator's state means."""
         cfg = self.config
         keys = _STRUCTURE + ("alpha0", "beta0", "probe_n", "seed")
-        blob = json.dumps({k: getattr(cfg, k) for k in keys}, sort_keys=True, default=str)
+        fields = {k: getattr(cfg, k) for k in keys}
+        if cfg.prior is not None and cfg.prior.source != "none":
+            fields["prior"] = dataclasses.asdict(cfg.prior)
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def state_dict(self) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 - ``beta``: a Beta(α, β) posterior per prompt with forgetting λ (:class:`verl_ext.curriculum.cures.BetaPosterior`):
   α ← α0 + λ(α − α0) + s, β ← β0 + λ(β − β0) + (n − s), p̂ = α/(α + β). This is MoPPS's decayed update
-  (arXiv 2507.04632, α ← λα + (1−λ)α0 + s) and, at λ = 1, CurES's counts (arXiv 2510.01037 Eq. 22–24);
+  (arXiv 2507.04632, α ← λα + (1−λ)α0 + s) and, at λ = 1, CurES's counts (arXiv 2510.01037 Eq. 22–24). With
+  ``prior: {source: value_model}`` a prompt's prior is Beta(c·V, c·(1 − V)) from PCL's value model, set when the
+  prompt is first estimated (docs/value_prior.md, :func:`verl_ext.curriculum.value_prior.seed_prior`);
 - ``thompson``: the same posterior, p̃ ~ Beta(α, β) drawn afresh every step (MoPPS's Thompson sampling);
 - ``value``: PCL's prompt-value model V(x) (arXiv 2510.01135 Alg. 1), through the context's ``score`` capability;
 - ``probe``: ``probe_n`` rollouts of each candidate from the current policy, p̂ = their mean reward (PCL §3.2's
@@ -23,6 +25,7 @@ import numpy as np
 
 from verl_ext.curriculum.base import Group, RolloutContext
 from verl_ext.curriculum.cures import BetaPosterior
+from verl_ext.curriculum.value_prior import PriorBetaPosterior, PriorConfig, seed_prior
 
 __all__ = [
     "ESTIMATORS",
@@ -127,19 +130,42 @@ class BetaEstimator(Estimator):
     """``beta``: Beta posterior with forgetting λ (``alpha0``, ``beta0``, ``forget``); p̂ = posterior mean."""
 
     name = "beta"
-    keys = ("alpha0", "beta0", "forget")
+    keys = ("alpha0", "beta0", "forget", "prior")
     deterministic = True
 
-    def __init__(self, num_prompts: int, alpha0: float, beta0: float, forget: float) -> None:
+    def __init__(
+        self,
+        num_prompts: int,
+        alpha0: float,
+        beta0: float,
+        forget: float,
+        prior: PriorConfig | None = None,
+        metric_prefix: str = "composed",
+    ) -> None:
         super().__init__(num_prompts)
-        self.posterior = BetaPosterior(num_prompts, alpha0, beta0, forget)
+        self.prior = prior if prior is not None else PriorConfig()
+        self.metric_prefix = metric_prefix
+        cls = PriorBetaPosterior if self.prior.source == "value_model" else BetaPosterior
+        self.posterior = cls(num_prompts, alpha0, beta0, forget)
         self.outcome = np.full(self.num_prompts, -1, dtype=np.int8)
+        self.prior_metrics: dict[str, float] = {}
+
+    @property
+    def value_prior(self) -> bool:
+        """True when prompts get their prior from the value model when first estimated."""
+        return isinstance(self.posterior, PriorBetaPosterior)
+
+    def _seed(self, indices: np.ndarray, ctx: RolloutContext) -> None:
+        """Give the prompts of ``indices`` without a prior their value-model prior (one ``ctx.score`` call)."""
+        if isinstance(self.posterior, PriorBetaPosterior):
+            self.prior_metrics = seed_prior(self.posterior, ctx, indices, self.prior, self.metric_prefix)
 
     def _estimate(self, indices: np.ndarray, p: np.ndarray) -> Estimate:
         post = self.posterior
         return Estimate(p, post.alpha[indices], post.beta[indices], post.visits[indices], self.outcome[indices])
 
     def estimate(self, indices: np.ndarray, ctx: RolloutContext, rng: np.random.Generator) -> Estimate:
+        self._seed(indices, ctx)
         return self._estimate(indices, self.posterior.mean(indices))
 
     def observe(self, indices: np.ndarray, trials: np.ndarray, successes: np.ndarray) -> np.ndarray:
@@ -168,6 +194,7 @@ class ThompsonEstimator(BetaEstimator):
     deterministic = False
 
     def estimate(self, indices: np.ndarray, ctx: RolloutContext, rng: np.random.Generator) -> Estimate:
+        self._seed(indices, ctx)
         return self._estimate(indices, thompson_draw(self.posterior, indices, rng))
 
 
@@ -200,9 +227,9 @@ class ValueEstimator(_LastValue):
             v = np.asarray(ctx.score(indices), dtype=np.float64)
         except NotImplementedError as err:
             raise RuntimeError(
-                "curriculum.params.estimator=value needs a prompt-value model behind the rollout context's score(); "
-                "in a trainer run only curriculum=pcl attaches one (its value-worker extension): use curriculum=pcl, "
-                f"or another estimator (beta, thompson, probe). Context said: {err}"
+                "curriculum.params.estimator=value needs PCL's prompt-value model behind the rollout context's "
+                "score(): add +value_model=pcl to the run (configs/value_model/pcl.yaml), or choose another estimator "
+                f"(beta, thompson, probe). Context said: {err}"
             ) from err
         if v.shape != indices.shape or not np.all(np.isfinite(v)):
             raise ValueError(f"ctx.score returned {v.shape} values (finite: {np.isfinite(v).all()}) for {indices.size}")
