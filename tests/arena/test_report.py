@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from verl_ext.arena.harness import RunResult
-from verl_ext.arena.report import auc, calibration, render, write_outputs
+from verl_ext.arena.report import auc, calibration_of, render, write_outputs
 
 
 def _run(name: str, seed: int, acc_end: float, calib: np.ndarray | None = None) -> RunResult:
@@ -27,14 +27,14 @@ def test_auc_by_hand():
         auc([0, 50], [0.5, 0.6], 40)
 
 
-def test_calibration_by_hand():
+def test_calibration_of_a_run_uses_the_shared_definition():
+    # hand-computed cases of the definition itself: tests/curriculum/test_observability.py
     rows = np.array([[0.2, 0.0, 2.0], [0.8, 1.0, 2.0], [0.5, 0.5, 4.0]])
-    out = calibration(rows)
-    # Brier over responses: p=0.2 vs 0,0 -> 0.04 each; p=0.8 vs 1,1 -> 0.04; p=0.5 vs two 1s two 0s -> 0.25
+    out = calibration_of(rows)
     assert out["brier"] == pytest.approx((2 * 0.04 + 2 * 0.04 + 4 * 0.25) / 8)
     assert out["pearson"] == pytest.approx(1.0) and out["spearman"] == pytest.approx(1.0)
-    flat = calibration(np.array([[0.5, 0.0, 2.0], [0.5, 1.0, 2.0]]))
-    assert math.isnan(flat["pearson"]) and flat["brier"] == pytest.approx(0.25)
+    flat = calibration_of(np.array([[0.5, 0.0, 2.0], [0.5, 1.0, 2.0]]))
+    assert math.isnan(flat["pearson"]) and math.isnan(flat["spearman"]) and flat["brier"] == pytest.approx(0.25)
 
 
 def test_table_mean_sd_order_and_not_run(tmp_path):

@@ -6,21 +6,24 @@ learner trains on it and it enters the curves) only when the run's cumulative ro
 first step that would exceed the budget is discarded and the run ends. So every curriculum spends at most the budget,
 and more than ``budget − (its last step's rollouts)``.
 
-Per applied step the harness records, from the context alone (no strategy-specific code):
+Per applied step the harness records, from the context and the Curriculum interface alone (no strategy-specific
+code), with the trainer's definitions (:mod:`verl_ext.curriculum.observability`, docs/metrics.md):
 
 * held-out accuracy (:meth:`SimulatedLearner.heldout_accuracy`) against cumulative rollouts;
-* effective ratio: share of trained groups with 0 < successes < n;
-* wasted fraction: share of trained responses that sit in groups with equal rewards (zero GRPO advantage);
+* effective ratio: share of trained groups whose rewards are not all equal;
+* wasted fraction: share of trained responses in groups with equal rewards (zero GRPO advantage); the trainer weighs
+  by response tokens, the simulated learner has none and weighs each response 1;
 * screened fraction: share of the step's responses that were generated but not trained;
 * selection ms: wall time of ``run_step`` + ``observe`` minus the context's generation and scoring time;
-* calibration samples (predicted p vs realised success of each trained group) for strategies that predict p: a
-  ``posterior`` with ``mean(indices)`` (Beta estimators; read after ``run_step``, before ``observe``), or values the
-  strategy obtained from ``ctx.score`` (PCL's value model, here the oracle);
+* calibration samples (predicted p vs realised success of each trained group) for strategies that predict p:
+  ``Curriculum.predicted_success`` of the trained prompts, asked after ``run_step`` and before ``observe`` as the
+  trainer does (PCL's value model is the simulator's noisy oracle here);
 * allocation samples (n_i vs p̂_i, p̂ = the strategy's prediction, else the learner's true p) when the trained group
   sizes differ within a step.
 
-At the end: pool health (share of *seen* prompts whose last observed success rate is < 0.05, > 0.95 or between, and
-the share of the pool never rolled out) and coverage (share of the pool trained at least once).
+At the end: pool health and coverage of the trainer's :class:`PromptTracker` (shares of the *seen* prompts whose last
+observed success rate is < 0.05, > 0.95 or between, the share of the pool never rolled out, the share trained at
+least once).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import numpy as np
 from verl_ext.arena.needs import Plan, plan_curriculum
 from verl_ext.arena.simulator import SimContext, SimSettings, SimulatedLearner
 from verl_ext.curriculum.base import build_curriculum, list_curricula
+from verl_ext.curriculum.observability import PromptTracker, effective_ratio, wasted_fraction
 
 __all__ = ["ArenaSettings", "RunResult", "run_arena", "run_one"]
 
@@ -113,16 +117,6 @@ class RunResult:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
-def _predictions(cur: Any, ctx: SimContext, idx: np.ndarray) -> np.ndarray | None:
-    """The strategy's predicted p for ``idx`` (see the module docstring), or None when it predicts none."""
-    posterior = getattr(cur, "posterior", None)
-    if posterior is not None and callable(getattr(posterior, "mean", None)):
-        return np.asarray(posterior.mean(idx), dtype=np.float64)
-    if ctx.scored:
-        return np.array([ctx.scored.get(int(i), np.nan) for i in idx], dtype=np.float64)
-    return None
-
-
 def _subsample(rows: list[np.ndarray], rng: np.random.Generator) -> np.ndarray | None:
     if not rows:
         return None
@@ -153,9 +147,7 @@ def run_one(
         cur.set_subset_labels(learner.subset)  # type: ignore[attr-defined]
     ctx = SimContext(learner, seed=seed)
     res = RunResult(plan.name, seed, rollouts=[0], accuracy=[learner.heldout_accuracy()], notes=list(plan.notes))
-    pool = learner.num_prompts
-    last_hat = np.full(pool, np.nan)
-    trained_once = np.zeros(pool, dtype=bool)
+    tracker = PromptTracker(learner.num_prompts)
     calib_rows: list[np.ndarray] = []
     alloc_rows: list[np.ndarray] = []
     rng = np.random.default_rng([seed, 11])
@@ -167,7 +159,7 @@ def run_one(
         cur.run_step(ctx)
         trained = ctx.committed_with_rewards()
         idx = np.array([g.index for g in trained], dtype=np.int64)
-        pred = _predictions(cur, ctx, idx)
+        pred = cur.predicted_success(idx)
         used_score = used_score or bool(ctx.scored)
         screened = ctx.screened_with_rewards()
         cur.observe(trained, screened)
@@ -178,18 +170,14 @@ def run_one(
         learner.train(trained)
         sizes = np.array([g.n for g in trained], dtype=np.int64)
         succ = np.array([g.successes for g in trained], dtype=np.int64)
-        informative = (succ > 0) & (succ < sizes)
         step_resp = ctx.total_responses - before
         res.rollouts.append(ctx.total_responses)
         res.accuracy.append(learner.heldout_accuracy())
-        res.effective_ratio.append(float(informative.mean()) if sizes.size else 0.0)
-        res.wasted.append(float(sizes[~informative].sum() / sizes.sum()) if sizes.sum() else 0.0)
+        res.effective_ratio.append(effective_ratio(trained) or 0.0)
+        res.wasted.append(wasted_fraction(trained, sizes) or 0.0)
         res.screened.append(float(1.0 - sizes.sum() / step_resp) if step_resp else 0.0)
         res.select_ms.append(1000.0 * max(select_s, 0.0))
-        for g in list(trained) + list(screened):
-            if g.n:
-                last_hat[g.index] = g.successes / g.n
-        trained_once[idx] = True
+        tracker.update(trained, screened)
         if pred is not None and idx.size:
             calib_rows.append(np.stack([pred, succ / np.maximum(sizes, 1), sizes.astype(np.float64)], axis=1))
         if sizes.size and sizes.min() != sizes.max():
@@ -202,16 +190,7 @@ def run_one(
         calib = calib[np.isfinite(calib[:, 0])]
     res.calib = calib if calib is not None and calib.shape[0] >= 3 else None
     res.alloc = _subsample(alloc_rows, rng)
-    seen = np.isfinite(last_hat)
-    hat = last_hat[seen]
-    denom = max(int(seen.sum()), 1)
-    res.health = {
-        "unseen": float(1.0 - seen.mean()),
-        "seen_lt_0.05": float((hat < 0.05).sum() / denom),
-        "seen_between": float(((hat >= 0.05) & (hat <= 0.95)).sum() / denom),
-        "seen_gt_0.95": float((hat > 0.95).sum() / denom),
-        "coverage": float(trained_once.mean()),
-    }
+    res.health = tracker.metrics()
     if used_score:
         res.notes.append("ctx.score = the learner's noisy value oracle")
     res.wall_s = time.perf_counter() - t_start

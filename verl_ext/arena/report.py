@@ -13,7 +13,8 @@ Columns, per curriculum, each a mean ± sd over seeds of a per-run figure:
 
 A second table gives pool health (shares of seen prompts by last observed p̂, the unseen share of the pool), coverage
 and, for strategies that predict p, calibration of predicted vs realised success of the trained groups (Pearson,
-Spearman, Brier = mean over responses of (p̂ − r)²).
+Spearman, Brier = mean over responses of (p̂ − r)²), with the trainer's definitions
+(:mod:`verl_ext.curriculum.observability`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from verl_ext.arena.harness import RunResult
+from verl_ext.curriculum.observability import calibration
 
-__all__ = ["auc", "calibration", "render", "summarize", "write_outputs"]
+__all__ = ["auc", "calibration_of", "render", "summarize", "write_outputs"]
 
 
 def auc(rollouts: Sequence[int], accuracy: Sequence[float], budget: int) -> float:
@@ -41,20 +43,14 @@ def auc(rollouts: Sequence[int], accuracy: Sequence[float], budget: int) -> floa
     return float((a * np.diff(edges)).sum() / budget)
 
 
-def calibration(rows: np.ndarray) -> dict[str, float]:
-    """Pearson and Spearman of predicted p̂ vs realised group success ȳ, and the Brier score over responses
-    (Σ n·(p̂² − 2p̂ȳ + ȳ) / Σ n, the mean of (p̂ − r)² for binary r); ``rows`` = ``(p̂, ȳ, n)`` per group."""
-    from scipy import stats
+def calibration_of(rows: np.ndarray) -> dict[str, float]:
+    """:func:`verl_ext.curriculum.observability.calibration` of a run's ``(p̂, ȳ, n)`` rows, NaN where undefined."""
+    out = calibration(rows[:, 0], rows[:, 1], rows[:, 2])
+    return {k: out.get(k, math.nan) for k in ("pearson", "spearman", "brier")}
 
-    p, y, n = rows[:, 0], rows[:, 1], rows[:, 2]
-    brier = float((n * (p * p - 2 * p * y + y)).sum() / n.sum())
-    if np.ptp(p) == 0 or np.ptp(y) == 0:
-        return {"pearson": math.nan, "spearman": math.nan, "brier": brier}
-    return {
-        "pearson": float(stats.pearsonr(p, y)[0]),
-        "spearman": float(stats.spearmanr(p, y)[0]),
-        "brier": brier,
-    }
+
+# PromptTracker.metrics() keys (the seen_* shares are absent when no step was applied)
+_POOL = ("seen_lt_0.05", "seen_between", "seen_gt_0.95", "unseen", "coverage")
 
 
 def _ms(values: Sequence[float], digits: int = 3) -> str:
@@ -76,7 +72,7 @@ def summarize(results: Sequence[RunResult], budget: int) -> dict[str, dict[str, 
     out: dict[str, dict[str, list[float]]] = {}
     for r in results:
         row = out.setdefault(r.name, {})
-        cal = calibration(r.calib) if r.calib is not None else {}
+        cal = calibration_of(r.calib) if r.calib is not None else {}
         values = {
             "final acc": r.accuracy[-1],
             "AUC": auc(r.rollouts, r.accuracy, budget),
@@ -89,7 +85,7 @@ def summarize(results: Sequence[RunResult], budget: int) -> dict[str, dict[str, 
             "pearson": cal.get("pearson", math.nan),
             "spearman": cal.get("spearman", math.nan),
             "brier": cal.get("brier", math.nan),
-            **{k: float(v) for k, v in r.health.items()},
+            **{k: float(r.health.get(k, math.nan)) for k in _POOL},
         }
         for k, v in values.items():
             row.setdefault(k, []).append(float(v))
@@ -97,7 +93,7 @@ def summarize(results: Sequence[RunResult], budget: int) -> dict[str, dict[str, 
 
 
 _MAIN = ("final acc", "AUC", "eff ratio", "wasted", "screened", "sel ms", "steps", "rollouts")
-_HEALTH = ("seen_lt_0.05", "seen_between", "seen_gt_0.95", "unseen", "coverage", "pearson", "spearman", "brier")
+_HEALTH = (*_POOL, "pearson", "spearman", "brier")
 
 
 def _table(summary: Mapping[str, Mapping[str, list[float]]], cols: Sequence[str], order: Sequence[str]) -> str:
