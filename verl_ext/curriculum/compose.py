@@ -35,7 +35,6 @@ import numpy as np
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import MIN_TAU
 from verl_ext.curriculum.cures_online import draw_distinct
-from verl_ext.curriculum.mopps import select_threshold
 from verl_ext.curriculum.parts.allocators import (
     ALLOCATORS,
     Allocator,
@@ -54,7 +53,7 @@ from verl_ext.curriculum.parts.estimators import (
     ValueEstimator,
 )
 from verl_ext.curriculum.parts.scores import SCORES, Score, make_score
-from verl_ext.curriculum.parts.select import ORDERS, select_topk_score
+from verl_ext.curriculum.parts.select import ORDERS, select_band, select_topk_score
 from verl_ext.curriculum.sampler import PassSampler, get_rng_state, set_rng_state
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts
@@ -369,27 +368,11 @@ class ComposedCurriculum(ValuePriorCapable, Curriculum):
             return select_topk_score(self.score.values(est.p), m, cfg.order), {}
         if cfg.select == "threshold":
             assert cfg.lo is not None and cfg.hi is not None
-            # MoPPS's band; a shortfall is filled by the candidates of best score (closest to target for distance)
-            keep, short = (
-                select_threshold(est.p, m, cfg.lo, cfg.hi, cfg.target if cfg.target is not None else 0.5, self.rng)
-                if cfg.score == "distance"
-                else self._threshold_by_score(est.p)
-            )
+            # MoPPS's band; a shortfall is filled by the best scores (closest to target for the distance score)
+            keep, short = select_band(est.p, m, cfg.lo, cfg.hi, self.score.values(est.p), self.rng)
             return keep, {"composed/threshold_shortfall": float(short)}
         tree = SumTree(self._weights(est.p))
         return draw_distinct(tree, m, self.rng), {}
-
-    def _threshold_by_score(self, p: np.ndarray) -> tuple[np.ndarray, int]:
-        """MoPPS's threshold rule with the shortfall filled by the largest scores (non-distance scores)."""
-        cfg, m = self.config, self.config.batch_size
-        assert cfg.lo is not None and cfg.hi is not None
-        inside_mask = (p >= cfg.lo) & (p <= cfg.hi)
-        inside = np.flatnonzero(inside_mask)
-        if inside.size >= m:
-            return np.sort(self.rng.choice(inside, size=m, replace=False)).astype(np.int64), 0
-        outside = np.flatnonzero(~inside_mask)
-        fill = outside[np.argsort(-self.score.values(p[outside]), kind="stable")[: m - inside.size]]
-        return np.concatenate([inside, fill]).astype(np.int64), int(m - inside.size)
 
     # ------------------------------------------------------------------------------------------------ step
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:

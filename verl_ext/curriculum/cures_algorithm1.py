@@ -420,6 +420,11 @@ class CuresAlgorithm1Curriculum(ValuePriorCapable, Curriculum):
         blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray:
+        """The posterior mean α/(α+β) of ``indices`` (the p̂ of ρ*, Eq. 14; a prompt drawn twice appears twice),
+        float64, shape ``(k,)``."""
+        return self.posterior.mean(np.asarray(indices, dtype=np.int64))
+
     def state_dict(self) -> dict[str, Any]:
         """Posterior, pilot moments, RNG, step, current subset, subset-label hash and pool size."""
         return {

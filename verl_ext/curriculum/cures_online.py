@@ -33,12 +33,12 @@ from verl_ext.curriculum.base import Curriculum, Group, RolloutContext, register
 from verl_ext.curriculum.cures import (
     BetaPosterior,
     CuresCommonConfig,
-    allocate_with_floors,
-    bernoulli_sigma,
     legacy_checkpoint_message,
     log_weights,
     subset_bounds,
 )
+from verl_ext.curriculum.parts.allocators import NeymanAllocator, neyman_sigma
+from verl_ext.curriculum.parts.estimators import Estimate
 from verl_ext.curriculum.sumtree import SumTree
 from verl_ext.curriculum.uniform import group_counts
 from verl_ext.curriculum.value_prior import PriorBetaPosterior, PriorConfig, ValuePriorCapable, seed_prior
@@ -200,9 +200,6 @@ class CuresOnlineCurriculum(ValuePriorCapable, Curriculum):
             self.posterior.reset()
             self.rebuild()
 
-    def _sigma(self, idx: np.ndarray) -> np.ndarray:
-        return bernoulli_sigma(self.posterior.alpha[idx], self.posterior.beta[idx])
-
     def run_step(self, ctx: RolloutContext) -> dict[str, float]:
         """Draw m prompts ∝ ρ*, allocate N = m·n responses (floors by cold start), submit and commit."""
         cfg = self.config
@@ -216,13 +213,12 @@ class CuresOnlineCurriculum(ValuePriorCapable, Curriculum):
         if isinstance(self.posterior, PriorBetaPosterior):
             prior = seed_prior(self.posterior, ctx, idx, cfg.prior, self.prior_metric_prefix)
             self._refresh(np.sort(idx))
-        sigma = self._sigma(idx)
-        cold = self.posterior.visits[idx] == 0
-        lo = np.where(cold & (cfg.cold_start == "pilot"), cfg.pilot_n, cfg.n_min).astype(np.int64)
-        if cfg.allocation:
-            n = allocate_with_floors(sigma, cfg.batch_size * cfg.n, lo, cfg.n_max)
-        else:
-            n = np.full(idx.size, cfg.n, dtype=np.int64)
+        # the neyman allocator of the composable parts: σ = √(E[p(1−p)]) under Beta(α, β), Eq. 20 with floors
+        post = self.posterior
+        est = Estimate(post.mean(idx), post.alpha[idx], post.beta[idx], post.visits[idx])
+        neyman = NeymanAllocator(cfg.n, cfg.n_min, cfg.n_max, cfg.pilot_n if cfg.cold_start == "pilot" else None)
+        sigma, lo = neyman_sigma(est), neyman.floors(est)
+        n = neyman.allocate(est, cfg.batch_size * cfg.n) if cfg.allocation else np.full(idx.size, cfg.n, np.int64)
         select_s = time.perf_counter() - t0 + self._update_s
         groups = ctx.submit(idx, n)
         ctx.commit(groups)
@@ -296,6 +292,10 @@ class CuresOnlineCurriculum(ValuePriorCapable, Curriculum):
             fields["prior"] = dataclasses.asdict(self.config.prior)
         blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray:
+        """The posterior mean α/(α+β) of ``indices`` (the p̂ of ρ*, Eq. 14), float64, shape ``(k,)``."""
+        return self.posterior.mean(np.asarray(indices, dtype=np.int64))
 
     def state_dict(self) -> dict[str, Any]:
         """Posterior, last-visit steps, RNG, step/subset and pool size."""

@@ -34,6 +34,9 @@ import numpy as np
 
 from verl_ext.curriculum.base import Curriculum, CurriculumConfig, Group, RolloutContext, register_curriculum
 from verl_ext.curriculum.cures import BetaPosterior
+from verl_ext.curriculum.parts.estimators import thompson_draw
+from verl_ext.curriculum.parts.scores import distance_score
+from verl_ext.curriculum.parts.select import select_band, select_topk_score
 from verl_ext.curriculum.sampler import PassSampling
 from verl_ext.curriculum.uniform import group_counts
 from verl_ext.curriculum.value_prior import PriorBetaPosterior, PriorConfig, ValuePriorCapable, seed_prior
@@ -44,30 +47,21 @@ SELECTIONS = ("topk", "threshold")
 
 
 def select_topk(p_tilde: np.ndarray, m: int, target: float) -> np.ndarray:
-    """Positions of the m smallest (p̃ − target)² (MoPPS top-B selection), ties by position; shape ``(m,)``."""
-    p = np.asarray(p_tilde, dtype=np.float64)
-    if not 0 < m <= p.size:
-        raise ValueError(f"cannot keep m={m} of {p.size} candidates")
-    return np.argsort(np.square(p - target), kind="stable")[:m].astype(np.int64)
+    """Positions of the m smallest |p̃ − target| (MoPPS top-B selection; the same order as (p̃ − target)²), ties by
+    position, best first; shape ``(m,)``. The top-k rule of the composable parts on the ``distance`` score."""
+    return select_topk_score(distance_score(p_tilde, target), m, "rank")
 
 
 def select_threshold(
     p_tilde: np.ndarray, m: int, lo: float, hi: float, target: float, rng: np.random.Generator
 ) -> tuple[np.ndarray, int]:
-    """m positions drawn uniformly among p̃ ∈ [lo, hi]; if fewer qualify, all of them plus the closest to target.
+    """m positions drawn uniformly among p̃ ∈ [lo, hi]; if fewer qualify, all of them plus the closest to target
+    (:func:`verl_ext.curriculum.parts.select.select_band` on the ``distance`` score).
 
     Returns:
         ``(positions (m,), shortfall)`` where shortfall = max(0, m − #qualifying) is how many were filled by distance.
     """
-    p = np.asarray(p_tilde, dtype=np.float64)
-    if not 0 < m <= p.size:
-        raise ValueError(f"cannot keep m={m} of {p.size} candidates")
-    inside = np.flatnonzero((p >= lo) & (p <= hi))
-    if inside.size >= m:
-        return np.sort(rng.choice(inside, size=m, replace=False)).astype(np.int64), 0
-    outside = np.flatnonzero(~((p >= lo) & (p <= hi)))
-    fill = outside[np.argsort(np.square(p[outside] - target), kind="stable")[: m - inside.size]]
-    return np.concatenate([inside, fill]).astype(np.int64), int(m - inside.size)
+    return select_band(p_tilde, m, lo, hi, distance_score(p_tilde, target), rng)
 
 
 @dataclasses.dataclass
@@ -135,7 +129,7 @@ class MoPPSCurriculum(ValuePriorCapable, PassSampling, Curriculum):
         prior = {}
         if isinstance(self.posterior, PriorBetaPosterior):
             prior = seed_prior(self.posterior, ctx, cand, cfg.prior, self.prior_metric_prefix)
-        p_tilde = self.rng.beta(self.posterior.alpha[cand], self.posterior.beta[cand])
+        p_tilde = thompson_draw(self.posterior, cand, self.rng)  # the thompson estimator of the composable parts
         shortfall = 0
         if cfg.selection == "topk":
             keep = select_topk(p_tilde, cfg.batch_size, cfg.target)
@@ -163,6 +157,10 @@ class MoPPSCurriculum(ValuePriorCapable, PassSampling, Curriculum):
         idx, n, s = group_counts(trained)
         self.posterior.update(idx, s, n)
         return {"mopps/frac_seen": float(np.mean(self.posterior.visits > 0))}
+
+    def predicted_success(self, indices: np.ndarray) -> np.ndarray:
+        """The posterior mean α/(α+β) of ``indices`` (the Thompson draws' expectation), float64, shape ``(k,)``."""
+        return self.posterior.mean(np.asarray(indices, dtype=np.int64))
 
     def state_dict(self) -> dict[str, Any]:
         """RNG and pass (shared generator), posterior."""
