@@ -11,7 +11,8 @@
 #   bash scripts/demo.sh actor_rollout_ref.actor.optim.lr=5e-5   # extra Hydra overrides go to every method
 # Knobs (environment): OUT_DIR, DEMO_STEPS, DEMO_METHODS, DEMO_SEEDS (SEED alone = one seed), DEMO_BATCH (prompts
 # per step), DEMO_N (responses per prompt; CurES allocates the same budget DEMO_BATCH*DEMO_N unevenly), DEMO_VAL_SIZE
-# (held-out prompts), DEMO_VAL_FREQ, DEMO_LR, DEMO_CURES (cures_online | cures_algorithm1), DEMO_BASELINE
+# (held-out prompts), DEMO_POOL_LEVELS (difficulty levels of the RL pool and the held-out split), DEMO_POOL_SIZE (RL pool
+# prompts), DEMO_VALUE_LR (PCL's value-model lr), DEMO_VAL_FREQ, DEMO_LR, DEMO_CURES (cures_online | cures_algorithm1), DEMO_BASELINE
 # (configs/baseline/*), PYTHON, VERL_EXT_CACHE. Metrics come from verl's own `file` tracking backend
 # (trainer.logger=[console,file]) at <OUT_DIR>/<method>/seed<k>/metrics.jsonl; scripts/demo_report.py makes the tables.
 # Outputs: <OUT_DIR>/demo_table.{md,csv} (per run), <OUT_DIR>/demo_seeds.{md,csv} (mean ± sd over seeds),
@@ -30,9 +31,14 @@ DEMO_SEEDS=${DEMO_SEEDS:-${SEED:-1}}
 DEMO_BATCH=${DEMO_BATCH:-16}
 DEMO_N=${DEMO_N:-4}
 DEMO_LR=${DEMO_LR:-1e-4}
+DEMO_VALUE_LR=${DEMO_VALUE_LR:-1e-3}
 # greedy validation on DEMO_VAL_SIZE prompts held out from the pool and the warm-up, before training and every
 # DEMO_VAL_FREQ steps
 DEMO_VAL_SIZE=${DEMO_VAL_SIZE:-256}
+# the RL pool: DEMO_POOL_SIZE prompts from DEMO_POOL_LEVELS, drawn after the warm-up like the held-out split (same levels,
+# balanced): 128 prompts so that 30 steps x 16 prompts visit each ~4 times and a curriculum can use what it measured
+DEMO_POOL_LEVELS=${DEMO_POOL_LEVELS:-0,1,2,3,4,5,6,7}
+DEMO_POOL_SIZE=${DEMO_POOL_SIZE:-128}
 DEMO_VAL_FREQ=${DEMO_VAL_FREQ:-$(((DEMO_STEPS + 2) / 3))}
 DEMO_CURES=${DEMO_CURES:-cures_online}
 # PCL's on-policy GRPO for every method: no KL term, so no reference model to run on the two cores
@@ -65,9 +71,10 @@ method_overrides() {
         *) echo "DEMO_CURES=${DEMO_CURES}: expected cures_online or cures_algorithm1" >&2; return 2 ;;
       esac ;;
     # k = 4 candidates per trained prompt scored by the value model, tau = 0.5 (configs/curriculum/pcl.yaml). The value
-    # model learns at the policy's lr here: at the paper's 1e-6 (sized for 1.7B-8B models) AdamW moves each of the
-    # tiny model's parameters by <= 1e-6 a step and V never leaves its start (docs/pcl.md §10)
-    pcl) echo "curriculum.value_model.optim.lr=${DEMO_LR}" ;;
+    # model's lr is a demo-scale value: at the paper's 1e-6 (sized for 1.7B-8B models) AdamW moves each of the tiny
+    # model's parameters by <= 1e-6 a step and V never leaves its start (docs/pcl.md §10); 1e-3 is the lr at which
+    # scripts/bench/demo_pcl_value_screen.py measured the best calibration within 30 steps (docs/demo.md)
+    pcl) echo "curriculum.value_model.optim.lr=${DEMO_VALUE_LR}" ;;
   esac
 }
 
@@ -78,8 +85,9 @@ if [[ "${DRY_RUN}" == "1" ]]; then
   VAL=${VERL_EXT_CACHE}/dry-run/val.parquet
 else
   echo "[demo] assets (cached under ${VERL_EXT_CACHE}; the first build trains the tiny policy, ~10 min on 2 cores)"
-  ASSETS=$("${PYTHON}" scripts/make_tiny_assets.py --shell --heldout "${DEMO_VAL_SIZE}" | tail -n 3)
-  eval "${ASSETS}"  # POLICY=, TRAIN=, VAL= (shell-quoted paths; VAL = the held-out split)
+  ASSETS=$("${PYTHON}" scripts/make_tiny_assets.py --shell --heldout "${DEMO_VAL_SIZE}" \
+    --pool-levels "${DEMO_POOL_LEVELS}" --pool-size "${DEMO_POOL_SIZE}" | tail -n 3)
+  eval "${ASSETS}"  # POLICY=, TRAIN= (the RL pool), VAL= (the held-out split): shell-quoted paths
 fi
 
 # Shared by every method, so the curriculum is the only difference (the model/dataset groups of each recipe's
@@ -140,8 +148,8 @@ if [[ "${DRY_RUN}" == "1" ]]; then
 fi
 
 echo "[demo] methods: ${methods[*]}; seeds: ${seeds[*]}; ${DEMO_STEPS} steps each, ${DEMO_BATCH} prompts x" \
-  "${DEMO_N} responses per step, lr ${DEMO_LR}; greedy validation on ${DEMO_VAL_SIZE} held-out prompts" \
-  "every ${DEMO_VAL_FREQ} steps"
+  "${DEMO_N} responses per step, lr ${DEMO_LR} (PCL value model ${DEMO_VALUE_LR}); pool ${DEMO_POOL_SIZE} prompts of levels ${DEMO_POOL_LEVELS};" \
+  "greedy validation on ${DEMO_VAL_SIZE} held-out prompts of the same levels every ${DEMO_VAL_FREQ} steps"
 runs=()
 failed=()
 start=$(date +%s)

@@ -10,6 +10,9 @@ verl's (0.566 on the default assets) but it is not the recipes' code path; confi
 
     python scripts/bench/demo_grpo_sweep.py --lr 1e-4 --steps 30          # one setting; prints one line per step
     python scripts/bench/demo_grpo_sweep.py --lr 3e-4 --warmup-steps 600  # a weaker warm-up (its own cached policy)
+    # the demo's pool (128 prompts, all levels, drawn after the warm-up) and held-out split; greedy accuracy on the
+    # pool itself too (what RL trains on), and the pool's sampled success per level before training (8 samples)
+    python scripts/bench/demo_grpo_sweep.py --levels 0,1,2,3,4,5,6,7 --pool-size 128 --eval-pool --probe 8
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import time
 import pandas as pd
 import torch
 
-from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout
-from verl_ext.testing.warmup import _prompt_ids, boxed_int
+from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout, build_level_pool
+from verl_ext.testing.warmup import _prompt_ids, boxed_int, sampled_accuracy
 
 
 def _args() -> argparse.Namespace:
@@ -39,6 +42,10 @@ def _args() -> argparse.Namespace:
     p.add_argument("--std", action="store_true", help="divide the advantage by the group's std (CurES's GRPO)")
     p.add_argument("--warmup-steps", type=int, default=DemoSpec().steps, help="SFT steps of the demo policy")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--levels", default="", help="e.g. 3,4,5,6: pool and held-out from these levels (build_level_pool)")
+    p.add_argument("--pool-size", type=int, default=256, help="with --levels: RL pool size")
+    p.add_argument("--eval-pool", action="store_true", help="also print greedy accuracy on the RL pool itself")
+    p.add_argument("--probe", type=int, default=0, help="K > 0: first print the pool's sampled success (K samples)")
     return p.parse_args()
 
 
@@ -51,8 +58,13 @@ def main() -> None:
     assets = build_demo_assets(spec)
     tok = AutoTokenizer.from_pretrained(str(assets.policy), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(assets.policy), local_files_only=True, dtype=torch.float32)
-    pool = pd.read_parquet(assets.train).to_dict("records")
-    val = pd.read_parquet(build_heldout(spec, a.heldout)).to_dict("records")
+    if a.levels:
+        levels = tuple(int(x) for x in a.levels.split(","))
+        train_path, val_path = build_level_pool(spec, levels, a.pool_size, a.heldout)
+    else:
+        train_path, val_path = assets.train, build_heldout(spec, a.heldout)
+    pool = pd.read_parquet(train_path).to_dict("records")
+    val = pd.read_parquet(val_path).to_dict("records")
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, weight_decay=0.01)
     rng = random.Random(a.seed)
     torch.manual_seed(a.seed)
@@ -68,11 +80,12 @@ def main() -> None:
                                  eos_token_id=eos, **kw)  # fmt: skip
         return att, out, width
 
-    def val_acc() -> tuple[float, dict[int, float]]:
+    def val_acc(rows_to_score: list[dict] | None = None) -> tuple[float, dict[int, float]]:
         model.eval()
+        val_rows = val if rows_to_score is None else rows_to_score
         hits: dict[int, list[float]] = {}
-        for s in range(0, len(val), 128):
-            rows = val[s : s + 128]
+        for s in range(0, len(val_rows), 128):
+            rows = val_rows[s : s + 128]
             _, out, w = generate([_prompt_ids(tok, r) for r in rows], greedy=True)
             for r, text in zip(rows, tok.batch_decode(out[:, w:], skip_special_tokens=True)):
                 ok = float(boxed_int(text) == int(r["reward_model"]["ground_truth"]))
@@ -80,9 +93,22 @@ def main() -> None:
         flat = [h for v in hits.values() for h in v]
         return sum(flat) / len(flat), {d: round(sum(v) / len(v), 2) for d, v in sorted(hits.items())}
 
+    if a.probe:
+        succ = sampled_accuracy(model, tok, pool, k=a.probe, temperature=a.temperature, seed=a.seed)
+        level = torch.tensor([int(r["extra_info"]["difficulty"]) for r in pool])
+        for d in sorted(set(level.tolist())):
+            s = succ[level == d]
+            print(
+                f"pool level {d}: sampled success mean {s.mean():.3f} | never {(s == 0).float().mean():.2f} "
+                f"| 0.2-0.7 {((s >= 0.2) & (s <= 0.7)).float().mean():.2f} | always {(s == 1).float().mean():.2f}"
+            )
+        mixed = ((succ > 0) & (succ < 1)).float().mean()
+        near = ((succ >= 0.2) & (succ <= 0.7)).float().mean()
+        print(f"pool: mean {succ.mean():.3f}, mixed {mixed:.2f}, 0.2-0.7 {near:.2f}")
     acc, by_d = val_acc()
     curve = {0: acc}
-    print(f"step 0 val {acc:.4f} by difficulty {by_d}", flush=True)
+    pool0 = f" | pool greedy {val_acc(pool)[0]:.4f}" if a.eval_pool else ""
+    print(f"step 0 val {acc:.4f} by difficulty {by_d}{pool0}", flush=True)
     order, ptr, t0 = list(range(len(pool))), len(pool), time.time()
     for step in range(1, a.steps + 1):
         if ptr + a.m > len(order):
@@ -118,6 +144,8 @@ def main() -> None:
             acc, by_d = val_acc()
             curve[step] = acc
             line += f" val {acc:.4f} by difficulty {by_d}"
+            if a.eval_pool:
+                line += f" | pool greedy {val_acc(pool)[0]:.4f}"
         print(line, flush=True)
     print("RESULT " + json.dumps({"args": vars(a), "val": curve}))
 

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from verl_ext.data.contract import write_dataset
-from verl_ext.data.synthetic import LEVELS, generate_splits
+from verl_ext.data.synthetic import LEVELS, generate_splits, make_rows, sample_problems
 from verl_ext.testing.cache import cache_root, cached_build, spec_key
 from verl_ext.testing.domain_tokenizer import build_arith_tokenizer
 from verl_ext.testing.tiny import build_qwen_tokenizer, build_tiny_model
@@ -135,3 +135,35 @@ def build_heldout(spec: DemoSpec | None = None, n: int = 256, name: str = "heldo
         write_dataset(generate_splits(sizes, seed=spec.seed)[name], out / f"{name}.parquet")
 
     return cached_build(cache_root() / f"{name}{n}-{key}", key, _write, {"n": n, **asdict(spec)}) / f"{name}.parquet"
+
+
+def build_level_pool(spec: DemoSpec | None, levels: tuple[int, ...], n_pool: int, n_heldout: int) -> tuple[Path, Path]:
+    """An RL pool and a held-out split drawn from the same difficulty levels, unseen by ``spec``'s policy; cached.
+
+    Both are drawn after ``spec``'s train, val and warm-up (SFT) splits, avoiding their expressions and each other's
+    while a level has unused ones left (the one-digit levels 0 and 2 only have 100 expressions each), with levels
+    balanced (``verl_ext.data.synthetic.sample_problems``). So the held-out split measures generalisation on the
+    pool's distribution, and ``spec``'s policy (its cache key) is unchanged. Returns ``(pool, heldout)`` parquet paths.
+    """
+    spec = spec or DemoSpec()
+    levels = tuple(int(d) for d in levels)
+    if not levels or any(not 0 <= d < len(LEVELS) for d in levels):
+        raise ValueError(f"pool levels {list(levels)}: each must be in 0..{len(LEVELS) - 1} (verl_ext.data.synthetic)")
+    if n_pool < 1 or n_heldout < 1:
+        raise ValueError(f"n_pool={n_pool} and n_heldout={n_heldout} must be >= 1")
+    key = spec_key({"kind": "demo-level-pool", "levels": levels, "n_pool": n_pool, "n_heldout": n_heldout,
+                    **asdict(spec)})  # fmt: skip
+
+    def _write(out: Path) -> None:
+        base = generate_splits({"train": spec.n_train, "val": spec.n_val, "sft": spec.n_sft}, seed=spec.seed)
+        used = {row["extra_info"]["expr"] for rows in base.values() for row in rows}
+        # seeds after generate_splits' seed * 1000 + k (k = 0, 1, 2 above)
+        pool = sample_problems(n_pool, spec.seed * 1000 + 10, levels, exclude=used)
+        heldout = sample_problems(n_heldout, spec.seed * 1000 + 11, levels, exclude=used)
+        write_dataset(make_rows(pool, "train"), out / "train.parquet")
+        write_dataset(make_rows(heldout, "heldout"), out / "heldout.parquet")
+
+    tag = "".join(str(d) for d in levels)
+    meta = {"levels": list(levels), "n_pool": n_pool, "n_heldout": n_heldout, **asdict(spec)}
+    out = cached_build(cache_root() / f"pool-l{tag}-{n_pool}-{n_heldout}-{key}", key, _write, meta)
+    return out / "train.parquet", out / "heldout.parquet"
