@@ -241,3 +241,28 @@ def test_value_prior_metrics_and_refusals() -> None:
         build_curriculum("composed", _base(estimator="probe", score="distance", prior={"source": "value_model"}), P)
     with pytest.raises(ValueError, match="prior.source='pilot' is invalid here"):
         build_curriculum("composed", _base(prior={"source": "pilot"}), P)
+
+
+@pytest.mark.parametrize("name", ["mopps", "knapsack", "cures_online", "probe"])
+def test_preset_predicts_what_the_named_strategy_predicts(name: str) -> None:
+    named = build_curriculum(name, _base(), P)
+    composed = build_curriculum("composed", _base(preset=name), P)
+    for cur in (named, composed):
+        run_steps(cur, _ctx(), 12)
+    idx = np.arange(P)
+    a, b = named.predicted_success(idx), composed.predicted_success(idx)
+    assert a is not None and b is not None
+    if name == "probe":  # the named probe keeps the kept prompts' probe p̂ of its last step only
+        kept = ~np.isnan(a)
+        assert kept.sum() == M
+        np.testing.assert_array_equal(a[kept], b[kept])
+    else:
+        np.testing.assert_array_equal(a, b)
+        assert np.unique(a).size > 1  # evidence has moved the posterior
+
+
+def test_cures_algorithm1_predicts_its_posterior_mean() -> None:
+    cur = build_curriculum("cures_algorithm1", _base(sigma="bernoulli", num_subsets=2, steps_per_subset=3), P)
+    run_steps(cur, _ctx(), 2)
+    idx = np.array([0, 5, 5, 150])
+    np.testing.assert_array_equal(cur.predicted_success(idx), cur.posterior.mean(idx))
