@@ -10,9 +10,11 @@ protected, seed 1), the ratios interleaved round by round; for each S the prompt
 the rollout's own ``generate_batch`` inside ``skipped_layers`` (what ``HFRolloutServer`` runs), timed, and then
 scored by the full model on the sampled tokens:
 
-- tokens/s = generated tokens / seconds in ``generate``, and its ratio to r = 0;
+- tokens/s = generated tokens / seconds in ``generate``, and its ratio to r = 0. Every sample decodes exactly
+  ``--tokens`` tokens (EOS does not stop the batch): with EOS, a batch runs until its longest sample ends, so
+  tokens/s would mostly measure how many samples of mu_S end early, not the cost of a decoded token;
 - KL(mu_S || pi) per token, k1 = E_mu[log mu_S - log pi] and k3 = E_mu[rho - 1 - log rho] (rho = pi / mu_S), over
-  every sampled token of every draw.
+  the sampled tokens of every draw up to and including each sample's first EOS (what a rollout returns).
 
 Models: ``deep`` -- the 8-layer copy of the demo's warmed-up policy (verl_ext/nested/testing.py; hidden 64, so the
 151k-token LM head dominates the cost and the speed-up is small); ``wide`` -- a seeded random Qwen2 of 8 layers,
@@ -77,11 +79,14 @@ def bench(name: str, ratios: list[float], n_prompts: int, max_tokens: int, draws
     n_layers = len(decoder_layers(model))
     prompts = _prompts(tok, n_prompts)
     key = sampling_key({"temperature": 1.0, "top_p": 1.0, "top_k": -1, "logprobs": True})
-    eos = [int(tok.eos_token_id)]
-    pad = int(tok.pad_token_id if tok.pad_token_id is not None else eos[0])
-    generate_batch(model, [GenRequest(prompts[0], 2, key)], pad, eos)  # warm-up
+    # the rollout's EOS set (HFRolloutServer): the generation config's ids and the tokenizer's
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    eos = {int(e) for e in (gen_eos if isinstance(gen_eos, list) else [gen_eos]) if e is not None}
+    eos.add(int(tok.eos_token_id))
+    pad = int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    generate_batch(model, [GenRequest(prompts[0], 2, key)], pad, [])  # warm-up
     scheds = {r: SkipSchedule(SkipScheduleConfig(skip_ratio=r, seed=1), n_layers) for r in ratios}
-    acc = {r: {"tokens": 0, "seconds": 0.0, "k1": 0.0, "k3": 0.0, "sets": []} for r in ratios}
+    acc = {r: {"tokens": 0, "seconds": 0.0, "k1": 0.0, "k3": 0.0, "kl_tokens": 0, "sets": []} for r in ratios}
     for d in range(draws):  # the ratios interleaved within each round: a shared machine's load hits them alike
         for r in ratios:
             a = acc[r]
@@ -91,22 +96,22 @@ def bench(name: str, ratios: list[float], n_prompts: int, max_tokens: int, draws
             reqs = [GenRequest(p, max_tokens, key) for p in prompts]
             with skipped_layers(model, skip):
                 t0 = time.perf_counter()
-                out = generate_batch(model, reqs, pad, eos)
+                out = generate_batch(model, reqs, pad, [])  # no EOS: every sample decodes max_tokens tokens
                 a["seconds"] += time.perf_counter() - t0
             for p, o in zip(prompts, out):
-                if not o.token_ids:
-                    continue
-                lr = _full_logprobs(model, p, o.token_ids) - torch.tensor(o.log_probs)
+                a["tokens"] += len(o.token_ids)
+                n = next((j + 1 for j, t in enumerate(o.token_ids) if t in eos), len(o.token_ids))
+                lr = _full_logprobs(model, p, o.token_ids[:n]) - torch.tensor(o.log_probs[:n])
                 a["k1"] += float((-lr).sum())
                 a["k3"] += float((lr.exp() - 1 - lr).sum())
-                a["tokens"] += len(o.token_ids)
+                a["kl_tokens"] += n
     rows = []
     for r in ratios:
         a = acc[r]
-        n = max(a["tokens"], 1)
+        n = max(a["kl_tokens"], 1)
         rows.append({"model": name, "layers": n_layers, "r": r, "skip_size": len(a["sets"][0]), "sets": a["sets"],
                      "tokens": a["tokens"], "seconds": a["seconds"], "tokens_per_s": a["tokens"] / a["seconds"],
-                     "kl_k1": a["k1"] / n, "kl_k3": a["k3"] / n})  # fmt: skip
+                     "kl_tokens": a["kl_tokens"], "kl_k1": a["k1"] / n, "kl_k3": a["k3"] / n})  # fmt: skip
         logger.info("%s r=%.2f: %.1f tokens/s, KL k1 %.4f k3 %.4f", name, r, rows[-1]["tokens_per_s"],
                     rows[-1]["kl_k1"], rows[-1]["kl_k3"])  # fmt: skip
     base = next((x["tokens_per_s"] for x in rows if x["r"] == 0), None)

@@ -11,6 +11,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from verl_ext.nested.controller import nested_config
 from verl_ext.nested.correction import VARIANTS
+from verl_ext.nested.vllm_plugin import WORKER_EXTENSION
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -54,7 +55,7 @@ def test_disagreeing_correction_keys_and_unknown_keys_are_refused(compose_grpo) 
     with pytest.raises(ValueError, match="rollout.name in"):
         nested_config(cfg)
     cfg = compose_grpo("+nested=r05", "actor_rollout_ref.rollout.name=vllm")
-    with pytest.raises(ValueError, match="enforce_eager=true"):
+    with pytest.raises(ValueError, match="worker_extension_cls=verl_ext.nested.vllm_plugin.NestedWorkerExtension"):
         nested_config(cfg)
 
 
@@ -66,6 +67,7 @@ def test_experiment_overlays_are_vllm_ready_and_not_paper_rows(compose_grpo, rat
     assert cfg.run.paper == "nested" and "not a paper row" in cfg.run.row
     assert cfg.actor_rollout_ref.rollout.name == "vllm" and cfg.data.train_batch_size == 512
     assert cfg.actor_rollout_ref.rollout.n == 16 and cfg.run.budget_hours == 48
+    assert cfg.actor_rollout_ref.rollout.engine_kwargs.vllm.worker_extension_cls == WORKER_EXTENSION
 
 
 def test_the_dry_run_validation_runs_the_nested_checks(compose_grpo) -> None:

@@ -8,7 +8,7 @@ import torch
 
 from verl_ext.cpu.generation import GenRequest, generate_batch, sampling_key
 from verl_ext.cpu.layer_skip import IdentityLayer, decoder_layers, skipped_layers
-from verl_ext.nested.vllm_plugin import SkippedLayer, _SkipMixin, check_vllm_rollout_config
+from verl_ext.nested.vllm_plugin import WORKER_EXTENSION, SkippedLayer, _SkipMixin, check_vllm_rollout_config
 
 
 def _tiny(num_layers: int = 6):
@@ -136,9 +136,10 @@ def test_vllm_mixin_skips_the_set_layers_and_restores_them() -> None:
 def test_vllm_settings_that_replay_graphs_are_refused() -> None:
     from omegaconf import OmegaConf
 
+    ext = {"worker_extension_cls": WORKER_EXTENSION}
     with pytest.raises(ValueError, match="enforce_eager=true"):
-        check_vllm_rollout_config(OmegaConf.create({"enforce_eager": False}))
+        check_vllm_rollout_config(OmegaConf.create({"enforce_eager": False, "engine_kwargs": {"vllm": ext}}))
     with pytest.raises(ValueError, match=r"compilation_config.mode=0"):
-        check_vllm_rollout_config(OmegaConf.create({"enforce_eager": True, "engine_kwargs": {"vllm": {}}}))
-    ok = {"enforce_eager": True, "engine_kwargs": {"vllm": {"compilation_config": {"mode": 0}}}}
+        check_vllm_rollout_config(OmegaConf.create({"enforce_eager": True, "engine_kwargs": {"vllm": ext}}))
+    ok = {"enforce_eager": True, "engine_kwargs": {"vllm": {"compilation_config": {"mode": 0}, **ext}}}
     check_vllm_rollout_config(OmegaConf.create(ok))

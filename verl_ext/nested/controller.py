@@ -3,8 +3,8 @@
 Called by :class:`verl_ext.trainer.trainer.CurriculumTrainerSync` at four points (``nested:`` in the config):
 
 - ``before_generation`` (start of ``prepare_step``): S_t = schedule.draw(); every rollout server generates with the
-  layers of S_t skipped (``hf``: ``HFRolloutServer.set_skip_layers``; ``vllm``: ``collective_rpc`` of
-  :func:`verl_ext.nested.vllm_plugin.set_skip_layers_on_worker`, GPU path by reading).
+  layers of S_t skipped (``hf``: ``HFRolloutServer.set_skip_layers``; ``vllm``: ``collective_rpc`` of the worker
+  method :data:`verl_ext.nested.vllm_plugin.SET_SKIP_RPC`, then a prefix-cache reset; GPU path by reading).
 - ``after_step`` (after verl's update): behaviour-target KL and importance-weight statistics from the batch's
   ``rollout_log_probs`` (mu_S) and ``old_log_probs`` (pi_theta, recomputed by the actor), a recomputation check of
   the IS weights verl handed the loss, generation tokens/s; then S = {} so validation uses the full model.
@@ -147,13 +147,18 @@ class NestedController:
     def _push(self, trainer: Any, layers: list[int]) -> None:
         import ray
 
-        servers = self._servers(trainer)
         if self.rollout_name == "hf":
-            ray.get([s.set_skip_layers.remote(layers) for s in servers])
-        else:  # vllm: run on every engine worker (verl's vLLMHttpServer.collective_rpc -> engine.collective_rpc)
-            from verl_ext.nested.vllm_plugin import set_skip_layers_on_worker
+            ray.get([s.set_skip_layers.remote(layers) for s in self._servers(trainer)])
+            return
+        # vllm (GPU path by reading, verl_ext/nested/vllm_plugin.py): the node-rank-0 server of each replica holds
+        # the AsyncLLM (verl 0.9.1's vLLMReplica.servers, in node order); its collective_rpc runs the named worker
+        # method on every TP/PP worker of the engine. Then drop the prefix cache: blocks computed under another S
+        # must not be reused (verl's clear_kv_cache -> AsyncLLM.reset_prefix_cache).
+        from verl_ext.nested.vllm_plugin import SET_SKIP_RPC
 
-            ray.get([s.collective_rpc.remote(set_skip_layers_on_worker, args=(layers,)) for s in servers])
+        heads = [r.servers[0] for r in trainer.llm_server_manager.get_replicas()]
+        ray.get([s.collective_rpc.remote(SET_SKIP_RPC, args=(list(layers),)) for s in heads])
+        ray.get([s.clear_kv_cache.remote() for s in heads])
 
     def _generation_stats(self, trainer: Any) -> dict[str, float]:
         if self.rollout_name != "hf":
