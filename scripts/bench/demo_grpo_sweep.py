@@ -13,6 +13,7 @@ verl's (0.566 on the default assets) but it is not the recipes' code path; confi
     # the demo's pool (128 prompts, all levels, drawn after the warm-up) and held-out split; greedy accuracy on the
     # pool itself too (what RL trains on), and the pool's sampled success per level before training (8 samples)
     python scripts/bench/demo_grpo_sweep.py --levels 0,1,2,3,4,5,6,7 --pool-size 128 --eval-pool --probe 8
+    python scripts/bench/demo_grpo_sweep.py --levels 0,1,2,3,4,5,6,7 --pool-size 128 --eval-pool --oracle-sft
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pandas as pd
 import torch
 
 from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout, build_level_pool
-from verl_ext.testing.warmup import _prompt_ids, boxed_int, sampled_accuracy
+from verl_ext.testing.warmup import _prompt_ids, boxed_int, sampled_accuracy, sft_batch, sft_example
 
 
 def _args() -> argparse.Namespace:
@@ -41,10 +42,17 @@ def _args() -> argparse.Namespace:
     p.add_argument("--val-every", type=int, default=10)
     p.add_argument("--std", action="store_true", help="divide the advantage by the group's std (CurES's GRPO)")
     p.add_argument("--warmup-steps", type=int, default=DemoSpec().steps, help="SFT steps of the demo policy")
+    p.add_argument("--warmup-rows", type=int, default=DemoSpec().n_sft, help="SFT rows of the demo policy (n_sft)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--levels", default="", help="e.g. 3,4,5,6: pool and held-out from these levels (build_level_pool)")
     p.add_argument("--pool-size", type=int, default=256, help="with --levels: RL pool size")
     p.add_argument("--eval-pool", action="store_true", help="also print greedy accuracy on the RL pool itself")
+    p.add_argument(
+        "--oracle-sft",
+        action="store_true",
+        help="control: replace the policy-gradient loss by supervised cross-entropy on each step's m prompts' correct "
+        "answers (an upper bound on what any update from those prompts can transfer to the held-out split)",
+    )
     p.add_argument("--probe", type=int, default=0, help="K > 0: first print the pool's sampled success (K samples)")
     return p.parse_args()
 
@@ -54,7 +62,7 @@ def main() -> None:
 
     a = _args()
     torch.set_num_threads(1)
-    spec = DemoSpec(steps=a.warmup_steps)
+    spec = DemoSpec(steps=a.warmup_steps, n_sft=a.warmup_rows)
     assets = build_demo_assets(spec)
     tok = AutoTokenizer.from_pretrained(str(assets.policy), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(assets.policy), local_files_only=True, dtype=torch.float32)
@@ -133,6 +141,8 @@ def main() -> None:
         logits = model(input_ids=out, attention_mask=full, position_ids=(full.cumsum(1) - 1).clamp(min=0)).logits
         logp = torch.log_softmax(logits[:, w - 1 : -1].float(), -1).gather(-1, resp[..., None]).squeeze(-1)
         loss = (-(adv.view(-1, 1) * logp * mask).sum(1) / mask.sum(1)).mean()  # seq-mean-token-mean
+        if a.oracle_sft:
+            loss = model(**sft_batch([sft_example(tok, r) for r in rows], pad)).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
