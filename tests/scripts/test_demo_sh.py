@@ -1,4 +1,4 @@
-"""scripts/demo.sh: its demo-only knobs reach the composed config (a dry run composes, builds nothing, trains nothing)."""
+"""scripts/demo.sh: its demo-only knobs reach the composed config (a dry run composes; nothing is built or trained)."""
 
 from __future__ import annotations
 
