@@ -247,6 +247,22 @@ def test_ds_fills_the_batch_over_several_rounds(tmp_path):
         assert m["ds/candidates"] == 4 * m["ds/rounds"] and m["ds/kept"] >= 4
         assert m["curriculum/trained_prompts"] == 4 and m["curriculum/effective_ratio"] == 1.0
         assert m["curriculum/group_size_min"] == m["curriculum/group_size_max"] == 4
+    # observability (docs/metrics.md): DS trains informative groups only, screens the others in the same first pass
+    from verl_ext.testing.assets import build_demo_assets
+
+    pool = len(pd.read_parquet(build_demo_assets().train))
+    seen = 0.0
+    for step, m in sorted(metrics.items()):
+        seen += m["ds/candidates"]  # first pass of the pass sampler: distinct prompts, each rolled out once
+        assert m["curriculum/wasted_token_frac"] == 0.0
+        assert m["curriculum/pool/coverage"] == pytest.approx(4 * step / pool)
+        assert m["curriculum/pool/unseen"] == pytest.approx(1.0 - seen / pool)
+        shares = [m[f"curriculum/pool/seen_{k}"] for k in ("lt_0.05", "between", "gt_0.95")]
+        assert sum(shares) == pytest.approx(1.0) and shares[1] >= 4 * step / seen
+        assert not any(k.startswith("curriculum/calib/") for k in m)  # DS predicts nothing
+        select, observe = m["timing_s/curriculum_select"], m["timing_s/curriculum_observe"]
+        assert 0.0 < select < m["timing_s/step"] - m["timing_s/gen"] and 0.0 < observe < m["timing_s/step"]
+        assert "curriculum/select_s" not in m and "curriculum/observe_s" not in m
 
 
 @pytest.mark.e2e
