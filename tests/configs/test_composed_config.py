@@ -44,3 +44,16 @@ def test_unknown_part_names_the_key_and_valid_values(compose_cfg: Callable[..., 
     cfg = compose_cfg("grpo", "curriculum=composed", "curriculum.params.allocator=uniform")
     with pytest.raises(ValueError, match=r"curriculum.params.allocator='uniform' is unknown; valid: fixed, neyman"):
         _build(cfg)
+
+
+def test_value_prior_override_and_the_pre_ray_check(compose_cfg: Callable[..., DictConfig]) -> None:
+    from verl_ext.trainer.config import check_trainer_config
+
+    cfg = compose_cfg("grpo", "curriculum=composed", "curriculum.params.preset=mopps",
+                      "curriculum.params.prior={source: value_model}", "+value_model=pcl")  # fmt: skip
+    check_trainer_config(cfg)
+    cur = _build(cfg)
+    assert cur.config.prior is not None and cur.config.prior.source == "value_model"
+    bare = compose_cfg("grpo", "curriculum=composed", "curriculum.params.preset=pcl")
+    with pytest.raises(ValueError, match=r"\+value_model=pcl"):
+        check_trainer_config(bare)
