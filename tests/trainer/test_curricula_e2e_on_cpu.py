@@ -228,6 +228,22 @@ def test_cures_kill_and_resume_continues_the_same_curriculum(cures_killed_and_re
     # the posterior holds the evidence of all 4 steps (2 restored, 2 resumed): Σ (α + β − 2) = 4 steps · 32 responses
     post = final["curriculum"]["posterior"]
     assert float(np.sum(post["alpha"] + post["beta"] - 2.0)) == pytest.approx(CURES_STEPS * 32)
+    # coverage is exact across the resume: the per-prompt tracker is part of curriculum_state.pt (docs/metrics.md)
+    ever = {i for step in (1, 2) for i, _ in _trained(killed)[step]}
+    tracked = np.unpackbits(saved["prompt_tracker"]["trained"], count=6).astype(bool)
+    assert set(np.flatnonzero(tracked).tolist()) == ever
+    for step in (3, 4):
+        ever |= {i for i, _ in _trained(resumed)[step]}
+        m = _metrics(resumed)[step]
+        assert m["curriculum/pool/coverage"] == pytest.approx(len(ever) / 6), (step, ever)
+        assert m["curriculum/pool/unseen"] <= 1.0 - len(ever) / 6 + 1e-9
+    # a Beta posterior predicts p: calibration of its posterior mean at selection vs the trained groups' success
+    from verl_ext.curriculum import get_curriculum_class
+    from verl_ext.curriculum.base import Curriculum
+
+    if get_curriculum_class(final["fingerprint"]["name"]).predicted_success is not Curriculum.predicted_success:
+        for m in _metrics(resumed).values():
+            assert 0.0 <= m["curriculum/calib/brier"] <= 1.0, m
 
 
 # ---------------------------------------------------------------------------------------------- online filters
