@@ -43,6 +43,8 @@ def _args() -> argparse.Namespace:
     p.add_argument("--std", action="store_true", help="divide the advantage by the group's std (CurES's GRPO)")
     p.add_argument("--warmup-steps", type=int, default=DemoSpec().steps, help="SFT steps of the demo policy")
     p.add_argument("--warmup-rows", type=int, default=DemoSpec().n_sft, help="SFT rows of the demo policy (n_sft)")
+    p.add_argument("--hidden-size", type=int, default=DemoSpec().hidden_size, help="the demo policy's hidden size")
+    p.add_argument("--intermediate", type=int, default=DemoSpec().intermediate, help="the demo policy's MLP width")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--levels", default="", help="e.g. 3,4,5,6: pool and held-out from these levels (build_level_pool)")
     p.add_argument("--pool-size", type=int, default=256, help="with --levels: RL pool size")
@@ -62,7 +64,7 @@ def main() -> None:
 
     a = _args()
     torch.set_num_threads(1)
-    spec = DemoSpec(steps=a.warmup_steps, n_sft=a.warmup_rows)
+    spec = DemoSpec(steps=a.warmup_steps, n_sft=a.warmup_rows, hidden_size=a.hidden_size, intermediate=a.intermediate)
     assets = build_demo_assets(spec)
     tok = AutoTokenizer.from_pretrained(str(assets.policy), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(assets.policy), local_files_only=True, dtype=torch.float32)
