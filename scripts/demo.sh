@@ -11,13 +11,14 @@
 #   bash scripts/demo.sh actor_rollout_ref.actor.optim.lr=5e-5   # extra Hydra overrides go to every method
 # Knobs (environment): OUT_DIR, DEMO_STEPS, DEMO_METHODS, DEMO_SEEDS (SEED alone = one seed), DEMO_BATCH (prompts
 # per step), DEMO_N (responses per prompt; CurES allocates the same budget DEMO_BATCH*DEMO_N unevenly), DEMO_VAL_SIZE
-# (held-out prompts), DEMO_POOL_LEVELS (difficulty levels of the RL pool and the held-out split), DEMO_POOL_SIZE (RL pool
-# prompts), DEMO_VALUE_LR (PCL's value-model lr), DEMO_VAL_FREQ, DEMO_LR, DEMO_CURES (cures_online | cures_algorithm1), DEMO_BASELINE
+# (held-out prompts), DEMO_POOL_LEVELS (difficulty levels of the RL pool and the held-out split), DEMO_POOL_SIZE (RL
+# pool prompts), DEMO_ASSET_ARGS (flags of scripts/make_tiny_assets.py: the policy's spec), DEMO_VAL_FREQ, DEMO_LR,
+# DEMO_VALUE_LR (PCL's value-model lr), DEMO_CURES (cures_online | cures_algorithm1), DEMO_BASELINE
 # (configs/baseline/*), PYTHON, VERL_EXT_CACHE. Metrics come from verl's own `file` tracking backend
 # (trainer.logger=[console,file]) at <OUT_DIR>/<method>/seed<k>/metrics.jsonl; scripts/demo_report.py makes the tables.
 # Outputs: <OUT_DIR>/demo_table.{md,csv} (per run), <OUT_DIR>/demo_seeds.{md,csv} (mean ± sd over seeds),
 # <OUT_DIR>/demo_val_curve.csv, <OUT_DIR>/demo_metrics.png, <OUT_DIR>/<method>/seed<k>/{train.log,metrics.jsonl}.
-# Why these settings (lr, steps, validation size): docs/demo.md.
+# Why these settings (lr, steps, pool, validation size, PCL's value lr): docs/demo.md.
 set -euo pipefail
 
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -35,10 +36,13 @@ DEMO_VALUE_LR=${DEMO_VALUE_LR:-1e-3}
 # greedy validation on DEMO_VAL_SIZE prompts held out from the pool and the warm-up, before training and every
 # DEMO_VAL_FREQ steps
 DEMO_VAL_SIZE=${DEMO_VAL_SIZE:-256}
-# the RL pool: DEMO_POOL_SIZE prompts from DEMO_POOL_LEVELS, drawn after the warm-up like the held-out split (same levels,
-# balanced): 128 prompts so that 30 steps x 16 prompts visit each ~4 times and a curriculum can use what it measured
+# the RL pool: DEMO_POOL_SIZE prompts from DEMO_POOL_LEVELS, drawn after the warm-up like the held-out split (same
+# levels, balanced): 128 prompts so that 30 steps x 16 prompts visit each ~4 times and a curriculum can use what it
+# measured
 DEMO_POOL_LEVELS=${DEMO_POOL_LEVELS:-0,1,2,3,4,5,6,7}
 DEMO_POOL_SIZE=${DEMO_POOL_SIZE:-128}
+# extra flags for scripts/make_tiny_assets.py (the warm-up policy's spec), e.g. "--hidden-size 256 --intermediate 512"
+DEMO_ASSET_ARGS=${DEMO_ASSET_ARGS:-}
 DEMO_VAL_FREQ=${DEMO_VAL_FREQ:-$(((DEMO_STEPS + 2) / 3))}
 DEMO_CURES=${DEMO_CURES:-cures_online}
 # PCL's on-policy GRPO for every method: no KL term, so no reference model to run on the two cores
@@ -85,8 +89,9 @@ if [[ "${DRY_RUN}" == "1" ]]; then
   VAL=${VERL_EXT_CACHE}/dry-run/val.parquet
 else
   echo "[demo] assets (cached under ${VERL_EXT_CACHE}; the first build trains the tiny policy, ~10 min on 2 cores)"
+  read -r -a asset_args <<<"${DEMO_ASSET_ARGS}"
   ASSETS=$("${PYTHON}" scripts/make_tiny_assets.py --shell --heldout "${DEMO_VAL_SIZE}" \
-    --pool-levels "${DEMO_POOL_LEVELS}" --pool-size "${DEMO_POOL_SIZE}" | tail -n 3)
+    --pool-levels "${DEMO_POOL_LEVELS}" --pool-size "${DEMO_POOL_SIZE}" ${asset_args[@]+"${asset_args[@]}"} | tail -n 3)
   eval "${ASSETS}"  # POLICY=, TRAIN= (the RL pool), VAL= (the held-out split): shell-quoted paths
 fi
 
@@ -148,7 +153,8 @@ if [[ "${DRY_RUN}" == "1" ]]; then
 fi
 
 echo "[demo] methods: ${methods[*]}; seeds: ${seeds[*]}; ${DEMO_STEPS} steps each, ${DEMO_BATCH} prompts x" \
-  "${DEMO_N} responses per step, lr ${DEMO_LR} (PCL value model ${DEMO_VALUE_LR}); pool ${DEMO_POOL_SIZE} prompts of levels ${DEMO_POOL_LEVELS};" \
+  "${DEMO_N} responses per step, lr ${DEMO_LR} (PCL value model ${DEMO_VALUE_LR});" \
+  "pool ${DEMO_POOL_SIZE} prompts of levels ${DEMO_POOL_LEVELS};" \
   "greedy validation on ${DEMO_VAL_SIZE} held-out prompts of the same levels every ${DEMO_VAL_FREQ} steps"
 runs=()
 failed=()
