@@ -150,3 +150,12 @@ def test_value_model_group_equals_pcls_node_and_is_checked_before_ray() -> None:
         check_trainer_config(_compose(*good[:3]))
     with pytest.raises(ValueError, match="cold_start=prior"):
         check_trainer_config(_compose("+value_model=pcl", "curriculum.params.prior.source=value_model"))
+
+
+def test_a_value_estimator_without_the_value_model_is_refused_naming_the_estimator() -> None:
+    from verl_ext.trainer.config import check_trainer_config
+
+    with pytest.raises(ValueError, match=r"estimator=value needs PCL's value model.*choose another estimator"):
+        check_trainer_config(_compose("curriculum=composed", "curriculum.params.estimator=value"))
+    with pytest.raises(ValueError, match=r"estimator=value \(from preset=pcl\) needs PCL's value model"):
+        check_trainer_config(_compose("curriculum=composed", "curriculum.params.preset=pcl"))

@@ -330,6 +330,15 @@ class ComposedCurriculum(ValuePriorCapable, Curriculum):
             return PriorConfig.parse(params.get("prior"), cls.prior_sources, cls.prior_default)
         return PriorConfig()
 
+    @classmethod
+    def value_model_reason(cls, params: Mapping[str, Any]) -> tuple[str, str]:
+        """``curriculum.params.estimator=value`` when the estimator is PCL's value model, else the prior node."""
+        preset = PRESETS.get(str(params.get("preset")), {})
+        if (params.get("estimator") or preset.get("estimator")) == "value":
+            via = f" (from preset={params.get('preset')})" if not params.get("estimator") else ""
+            return f"curriculum.params.estimator=value{via}", "choose another estimator (beta, thompson, probe)"
+        return super().value_model_reason(params)
+
     def __init__(self, config: ComposedConfig, num_prompts: int) -> None:
         super().__init__(config, num_prompts)
         self.config: ComposedConfig = config

@@ -241,6 +241,12 @@ class ValuePriorCapable:
         return cls.prior_of(params).source == "value_model"
 
     @classmethod
+    def value_model_reason(cls, params: Mapping[str, Any]) -> tuple[str, str]:
+        """For error messages: the setting of ``params`` that reads the value model, and how else to run without it."""
+        others = tuple(s for s in cls.prior_sources if s != "value_model")
+        return "curriculum.params.prior.source=value_model", f"set prior.source to one of {others}"
+
+    @classmethod
     def config_extensions(cls, params: Mapping[str, Any]) -> tuple[str, ...]:
         """Extensions ``params`` add to the class's own ``extension``: the value worker group for a value prior."""
         return (VALUE_PRIOR_EXTENSION,) if cls.needs_value_model(params) else ()
@@ -255,10 +261,10 @@ def check_value_model_use(strategy: type, params: Mapping[str, Any], has_value_m
         return
     source = strategy.prior_of(params).source
     if source == "value_model" and not has_value_model:
+        setting, alternative = strategy.value_model_reason(params)
         raise ValueError(
-            "curriculum.params.prior.source=value_model needs PCL's value model: add +value_model=pcl "
-            "(configs/value_model/pcl.yaml composes curriculum.value_model), or set prior.source to one of "
-            f"{tuple(s for s in strategy.prior_sources if s != 'value_model')}"
+            f"{setting} needs PCL's value model: add +value_model=pcl "
+            f"(configs/value_model/pcl.yaml composes curriculum.value_model), or {alternative}"
         )
     if source != "value_model" and has_value_model:
         raise ValueError(
