@@ -6,19 +6,21 @@ Usage:
 
 Same prompts (the demo's validation prompts, chat template applied), same sampling (T = 1, seeded) at every r. For
 each model and r, ``--draws`` skip sets S are drawn by the project's schedule (random mode, first and last layer
-protected, seed 1), the ratios interleaved round by round; for each S the prompts are generated as ONE batch by
-the rollout's own ``generate_batch`` inside ``skipped_layers`` (what ``HFRolloutServer`` runs), timed, and then
-scored by the full model on the sampled tokens:
+protected, seed 1), the ratios interleaved round by round (order rotated each round, after one untimed full-size
+batch); for each S the prompts are generated as ONE batch by the rollout's own ``generate_batch`` inside
+``skipped_layers`` (what ``HFRolloutServer`` runs), timed, and then scored by the full model on the sampled tokens:
 
-- tokens/s = generated tokens / seconds in ``generate``, and its ratio to r = 0. Every sample decodes exactly
+- tokens/s = generated tokens / wall seconds in ``generate``, and its ratio to r = 0; also tokens per CPU second of
+  this process (``time.process_time``), which a shared machine's load disturbs less. Every sample decodes exactly
   ``--tokens`` tokens (EOS does not stop the batch): with EOS, a batch runs until its longest sample ends, so
   tokens/s would mostly measure how many samples of mu_S end early, not the cost of a decoded token;
 - KL(mu_S || pi) per token, k1 = E_mu[log mu_S - log pi] and k3 = E_mu[rho - 1 - log rho] (rho = pi / mu_S), over
   the sampled tokens of every draw up to and including each sample's first EOS (what a rollout returns).
 
-Models: ``deep`` -- the 8-layer copy of the demo's warmed-up policy (verl_ext/nested/testing.py; hidden 64, so the
-151k-token LM head dominates the cost and the speed-up is small); ``wide`` -- a seeded random Qwen2 of 8 layers,
-hidden 512 (decoder layers dominate; its KL is that of a random network, not of a trained LLM).
+Models: ``deep`` -- the 8-layer copy of the demo's warmed-up policy (verl_ext/nested/testing.py; hidden 64: a
+layer's time is mostly per-operator overhead, not arithmetic); ``wide`` -- a seeded random Qwen2 of 8 layers, hidden
+512 (more arithmetic per layer; its KL is that of a random network, not of a trained LLM). Neither says what a
+skipped layer of a pretrained LLM costs in accuracy.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -84,20 +87,23 @@ def bench(name: str, ratios: list[float], n_prompts: int, max_tokens: int, draws
     eos = {int(e) for e in (gen_eos if isinstance(gen_eos, list) else [gen_eos]) if e is not None}
     eos.add(int(tok.eos_token_id))
     pad = int(tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
-    generate_batch(model, [GenRequest(prompts[0], 2, key)], pad, [])  # warm-up
+    # warm-up: one untimed batch of the timed shape (the first full-size batch of a process pays one-time costs)
+    generate_batch(model, [GenRequest(p, max_tokens, key) for p in prompts], pad, [])
     scheds = {r: SkipSchedule(SkipScheduleConfig(skip_ratio=r, seed=1), n_layers) for r in ratios}
-    acc = {r: {"tokens": 0, "seconds": 0.0, "k1": 0.0, "k3": 0.0, "kl_tokens": 0, "sets": []} for r in ratios}
-    for d in range(draws):  # the ratios interleaved within each round: a shared machine's load hits them alike
-        for r in ratios:
+    zero = {"tokens": 0, "seconds": 0.0, "cpu_seconds": 0.0, "k1": 0.0, "k3": 0.0, "kl_tokens": 0}
+    acc: dict[float, dict[str, Any]] = {r: {**zero, "sets": []} for r in ratios}
+    for d in range(draws):  # the ratios interleaved within each round (order rotated): load hits them alike
+        for r in ratios[d % len(ratios) :] + ratios[: d % len(ratios)]:
             a = acc[r]
             skip = scheds[r].draw()
             a["sets"].append(skip)
             torch.manual_seed(100 + d)  # the same sampling stream at every r
             reqs = [GenRequest(p, max_tokens, key) for p in prompts]
             with skipped_layers(model, skip):
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 out = generate_batch(model, reqs, pad, [])  # no EOS: every sample decodes max_tokens tokens
                 a["seconds"] += time.perf_counter() - t0
+                a["cpu_seconds"] += time.process_time() - c0
             for p, o in zip(prompts, out):
                 a["tokens"] += len(o.token_ids)
                 n = next((j + 1 for j, t in enumerate(o.token_ids) if t in eos), len(o.token_ids))
@@ -111,12 +117,14 @@ def bench(name: str, ratios: list[float], n_prompts: int, max_tokens: int, draws
         n = max(a["kl_tokens"], 1)
         rows.append({"model": name, "layers": n_layers, "r": r, "skip_size": len(a["sets"][0]), "sets": a["sets"],
                      "tokens": a["tokens"], "seconds": a["seconds"], "tokens_per_s": a["tokens"] / a["seconds"],
+                     "cpu_seconds": a["cpu_seconds"], "tokens_per_cpu_s": a["tokens"] / a["cpu_seconds"],
                      "kl_tokens": a["kl_tokens"], "kl_k1": a["k1"] / n, "kl_k3": a["k3"] / n})  # fmt: skip
         logger.info("%s r=%.2f: %.1f tokens/s, KL k1 %.4f k3 %.4f", name, r, rows[-1]["tokens_per_s"],
                     rows[-1]["kl_k1"], rows[-1]["kl_k3"])  # fmt: skip
-    base = next((x["tokens_per_s"] for x in rows if x["r"] == 0), None)
+    base = next((x for x in rows if x["r"] == 0), None)
     for x in rows:
-        x["speedup_vs_r0"] = x["tokens_per_s"] / base if base else float("nan")
+        x["speedup_vs_r0"] = x["tokens_per_s"] / base["tokens_per_s"] if base else float("nan")
+        x["cpu_speedup_vs_r0"] = x["tokens_per_cpu_s"] / base["tokens_per_cpu_s"] if base else float("nan")
     return rows
 
 
@@ -132,10 +140,19 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(args.threads)
+    load_start = os.getloadavg()
     rows = [row for m in args.models for row in bench(m, args.ratios, args.prompts, args.tokens, args.draws)]
-    lines = ["| model | r | \\|S\\| | tokens/s | vs r=0 | KL k1 | KL k3 |", "|---|---|---|---|---|---|---|"]
+    load_end = os.getloadavg()
+    for row in rows:  # a shared machine: the 1/5/15-minute load averages before and after the run
+        row.update(loadavg_start=load_start, loadavg_end=load_end, threads=args.threads)
+    lines = [
+        "| model | r | \\|S\\| | tokens/s | vs r=0 | tokens/CPU-s | vs r=0 | KL k1 | KL k3 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     lines += [f"| {x['model']} ({x['layers']} layers) | {x['r']:g} | {x['skip_size']} | {x['tokens_per_s']:.1f} | "
-              f"{x['speedup_vs_r0']:.2f}x | {x['kl_k1']:.4f} | {x['kl_k3']:.4f} |" for x in rows]  # fmt: skip
+              f"{x['speedup_vs_r0']:.2f}x | {x['tokens_per_cpu_s']:.1f} | {x['cpu_speedup_vs_r0']:.2f}x | "
+              f"{x['kl_k1']:.4f} | {x['kl_k3']:.4f} |" for x in rows]  # fmt: skip
+    lines.append(f"load average before {load_start}, after {load_end}; {args.threads} torch thread(s)")
     print("\n".join(lines))  # the report is this script's output
     if args.json:
         with open(args.json, "w") as f:
