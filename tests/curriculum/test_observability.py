@@ -44,12 +44,14 @@ def test_calibration_by_hand():
     # Brier over responses: p=0.2 vs 0,0 -> 0.04 each; p=0.8 vs 1,1 -> 0.04; p=0.5 vs two 1s two 0s -> 0.25
     assert out["brier"] == pytest.approx((2 * 0.04 + 2 * 0.04 + 4 * 0.25) / 8)
     assert out["pearson"] == pytest.approx(1.0) and out["spearman"] == pytest.approx(1.0)
+    assert out["bias"] == pytest.approx(0.5 - 0.5)  # mean p (0.2+0.8+0.5)/3 minus mean ȳ (0+1+0.5)/3
     # Pearson of (0.1, 0.4, 0.9) vs (1, 0, 0.5): means 7/15 and 1/2; Σ dp·dy = -11/30·1/2 - 1/15·(-1/2) = -0.15;
     # Σ dp² = (121 + 4 + 169)/900 = 294/900, Σ dy² = 0.5
     p2, y2 = np.array([0.1, 0.4, 0.9]), np.array([1.0, 0.0, 0.5])
     out2 = calibration(p2, y2, np.ones(3))
     assert out2["pearson"] == pytest.approx(-0.15 / np.sqrt(294 / 900 * 0.5))
     assert out2["spearman"] == pytest.approx(-0.5)  # ranks (0,1,2) vs (2,0,1)
+    assert out2["bias"] == pytest.approx(1.4 / 3 - 1.5 / 3)
     flat = calibration(np.array([0.5, 0.5]), np.array([0.0, 1.0]), np.array([2.0, 2.0]))
     assert "pearson" not in flat and "spearman" not in flat and flat["brier"] == pytest.approx(0.25)
     with pytest.raises(ValueError, match=r"outside \[0, 1\] at rows \[1\]"):

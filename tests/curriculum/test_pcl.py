@@ -249,28 +249,16 @@ def test_pcl_diagnostic_config_errors() -> None:
         PclConfig(diag_every=8, diag_n=4)
 
 
-def test_calibration_metrics_by_hand() -> None:
-    from verl_ext.curriculum.pcl import calibration_metrics
+def test_calibration_of_the_values_used_at_selection_is_the_trainers() -> None:
+    from verl_ext.curriculum.observability import calibration
 
-    v = np.array([0.2, 0.9, 0.5])
-    rewards = [np.array([0.0, 1.0, 0.0, 0.0]), np.array([1.0, 1.0]), np.array([0.0, 1.0])]
-    ybar = np.array([r.mean() for r in rewards])  # 0.25, 1.0, 0.5
-    got = calibration_metrics(v, ybar, rewards)
-    assert got["pcl/calib/bias"] == pytest.approx((0.2 + 0.9 + 0.5) / 3 - (0.25 + 1.0 + 0.5) / 3)
-    assert got["pcl/calib/pearson"] == pytest.approx(np.corrcoef(v, ybar)[0, 1])
-    brier = (0.2**2 * 3 + 0.8**2 + 0.1**2 * 2 + 0.5**2 * 2) / 8
-    assert got["pcl/calib/brier"] == pytest.approx(brier)
-    # a constant predictor has no correlation: left out, the other two stay
-    const = calibration_metrics(np.full(3, 0.17), ybar, rewards)
-    assert "pcl/calib/pearson" not in const and const["pcl/calib/bias"] == pytest.approx(0.17 - ybar.mean())
-    with pytest.raises(ValueError, match="must align"):
-        calibration_metrics(v, ybar[:2], rewards)
-
-
-def test_observe_logs_calibration_of_the_values_used_at_selection() -> None:
     cur = PclCurriculum(PclConfig(batch_size=2, n=4, seed=0, k=2), 8)
     ctx = FakeRolloutContext(np.ones(8), seed=0, value_fn=lambda idx: np.full(idx.size, 0.3))
     cur.run_step(ctx)
-    metrics = cur.observe(ctx.committed_with_rewards())
-    assert metrics["pcl/calib/bias"] == pytest.approx(0.3 - 1.0)
-    assert metrics["pcl/calib/brier"] == pytest.approx(0.7**2)
+    trained = ctx.committed_with_rewards()
+    idx = np.array([g.index for g in trained])
+    pred = cur.predicted_success(idx)
+    metrics = cur.observe(trained)
+    assert not any(k.startswith("pcl/calib/") for k in metrics)  # one owner: the trainer's curriculum/calib/*
+    out = calibration(pred, np.ones(idx.size), np.full(idx.size, 4.0))
+    assert out["bias"] == pytest.approx(0.3 - 1.0) and out["brier"] == pytest.approx(0.7**2)

@@ -98,9 +98,9 @@ def test_write_seed_report(frames: dict[str, pd.DataFrame], tmp_path: Path) -> N
 
 def test_progress_line() -> None:
     rec = {"step": 3, "data": {"timing_s/step": 2.345, "curriculum/train_acc": 0.5, "curriculum/effective_ratio": 0.25,
-                               "pcl/calib/bias": -0.1, VAL: 0.61, "actor/lr": 1e-4}}  # fmt: skip
+                               "curriculum/calib/bias": -0.1, VAL: 0.61, "actor/lr": 1e-4}}  # fmt: skip
     line = progress_line(rec, 30, "pcl@1")
-    assert line == ("[pcl@1] step 3/30 | 2.3 s/step | train_acc 0.500 | eff_ratio 0.250 | V_bias -0.100 | "
+    assert line == ("[pcl@1] step 3/30 | 2.3 s/step | train_acc 0.500 | eff_ratio 0.250 | p_bias -0.100 | "
                     "val_acc 0.610")  # fmt: skip
     assert progress_line({"step": 0, "data": {VAL: 0.5}}, 30, "g") == "[g] step 0/30 | val_acc 0.500"
     assert progress_line({"step": 1, "data": {"actor/lr": 1.0}}, 30, "g") is None  # nothing worth a line

@@ -42,7 +42,7 @@ METRICS = (
     "pcl/select/abs_dev", "pcl/select/v_mean", "pcl/select/cand_v_mean", "pcl/candidates",
     "pcl/value/mse", "pcl/value/loss", "pcl/value/grad_norm", "pcl/value/mse_after",
     "pcl/time/value_score_s", "pcl/time/value_train_s", "pcl/time/value_rescore_s",
-    "curriculum/train_acc", "time/train_gen_hours", "pcl/calib/bias", "pcl/calib/brier",
+    "curriculum/train_acc", "time/train_gen_hours", "curriculum/calib/bias", "curriculum/calib/brier",
 )  # fmt: skip
 
 

@@ -12,7 +12,8 @@ docs/metrics.md gives the logged keys; the definitions are:
   p̂ > 0.95 and in between, the share of the pool never rolled out, and coverage (share of the pool trained at
   least once).
 * **calibration** (:func:`calibration`) of a strategy's predicted p (``Curriculum.predicted_success``) against the
-  realised success ȳ = successes / n of each trained group: Pearson and Spearman over groups, Brier over responses,
+  realised success ȳ = successes / n of each trained group: bias = mean_i p_i − mean_i ȳ_i (> 0: over-predicts
+  success), Pearson and Spearman over groups, Brier over responses,
   (1/Σn)·Σ_i Σ_j (p_i − r_ij)² = Σ_i n_i·(p_i² − 2p_iȳ_i + ȳ_i) / Σ n_i for binary r.
 
 Pure numpy; no verl or Ray import.
@@ -108,7 +109,7 @@ def calibration(predicted: np.ndarray, realised: np.ndarray, n: np.ndarray) -> d
         n: responses per group, shape ``(k,)``, positive.
 
     Returns:
-        ``brier`` always; ``pearson`` and ``spearman`` when there are ≥ 2 groups and neither side is constant
+        ``bias`` and ``brier`` always; ``pearson`` and ``spearman`` when there are ≥ 2 groups and neither side is constant
         (left out otherwise).
 
     Raises:
@@ -126,7 +127,7 @@ def calibration(predicted: np.ndarray, realised: np.ndarray, n: np.ndarray) -> d
         raise ValueError(f"calibration: predictions outside [0, 1] at rows {bad[:10].tolist()}: {p[bad[:10]]}")
     if np.any(w <= 0):
         raise ValueError(f"calibration: groups without responses at rows {np.flatnonzero(w <= 0)[:10].tolist()}")
-    out = {"brier": float((w * (p * p - 2.0 * p * y + y)).sum() / w.sum())}
+    out = {"bias": float(p.mean() - y.mean()), "brier": float((w * (p * p - 2.0 * p * y + y)).sum() / w.sum())}
     if p.size > 1 and np.ptp(p) > 0 and np.ptp(y) > 0:
         out["pearson"] = float(np.corrcoef(p, y)[0, 1])
         out["spearman"] = spearman(p, y)

@@ -28,7 +28,6 @@ from verl_ext.curriculum.sampler import PassSampler
 __all__ = [
     "PclConfig",
     "PclCurriculum",
-    "calibration_metrics",
     "explained_variance",
     "diagnostic_ev",
     "mse_loss",
@@ -62,33 +61,6 @@ def select_closest(values: np.ndarray, m: int, tau: float) -> np.ndarray:
         raise ValueError(f"cannot keep m={m} of {v.size} candidates; raise the candidate multiplier k")
     dev = np.abs(v - tau)
     return np.sort(np.argsort(dev, kind="stable")[:m]).astype(np.int64)
-
-
-def calibration_metrics(values: np.ndarray, ybar: np.ndarray, rewards: Sequence[np.ndarray]) -> dict[str, float]:
-    """Calibration of the value model against the realised success of the prompts it was used on.
-
-    Args:
-        values: V(x_i) as used at selection (raw, the predictor of Eq. 2), shape ``(m,)``.
-        ybar: realised success ȳ_i = mean reward of prompt i's responses, shape ``(m,)``.
-        rewards: each prompt's binary rewards (length n_i), aligned with ``values``.
-
-    Returns:
-        ``pcl/calib/bias`` = mean V − mean ȳ (> 0: V over-predicts success); ``pcl/calib/pearson`` = Pearson
-        correlation of V and ȳ (left out when either is constant); ``pcl/calib/brier`` = Brier score of
-        clip(V, 0, 1) as the success probability of every response, mean over responses of (clip(V_i) − r_ij)².
-    """
-    v = np.asarray(values, dtype=np.float64)
-    y = np.asarray(ybar, dtype=np.float64)
-    if v.shape != y.shape or v.ndim != 1 or v.size == 0 or len(rewards) != v.size:
-        raise ValueError(f"values {v.shape}, ybar {y.shape} and {len(rewards)} reward rows must align (non-empty)")
-    out = {"pcl/calib/bias": float(v.mean() - y.mean())}
-    if v.size > 1 and np.std(v) > 0 and np.std(y) > 0:
-        out["pcl/calib/pearson"] = float(np.corrcoef(v, y)[0, 1])
-    p = np.clip(v, 0.0, 1.0)
-    sq = np.concatenate([(p[i] - np.asarray(r, dtype=np.float64)) ** 2 for i, r in enumerate(rewards)])
-    if sq.size:
-        out["pcl/calib/brier"] = float(sq.mean())
-    return out
 
 
 def explained_variance(p: np.ndarray, v: np.ndarray) -> float:
@@ -316,8 +288,8 @@ class PclCurriculum(Curriculum):
         }
 
     def observe(self, trained: Sequence[Group], screened: Sequence[Group] = ()) -> dict[str, float]:
-        """MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts, and the
-        value model's calibration on them (:func:`calibration_metrics`)."""
+        """MSE and EV of the (pre-update V at selection, ȳ) pairs of the trained prompts. The value model's
+        calibration on them is the trainer's ``curriculum/calib/*`` (from :meth:`predicted_success`)."""
         metrics: dict[str, float] = {}
         idx, ybar = value_targets(trained)
         known = np.array([i in self.trained_values for i in idx], dtype=bool)
@@ -327,12 +299,6 @@ class PclCurriculum(Curriculum):
             ev = explained_variance(ybar[known], v)
             if not np.isnan(ev):
                 metrics["pcl/value/ev"] = ev
-            pooled: dict[int, list[np.ndarray]] = {}
-            for g in trained:
-                if g.n > 0:
-                    pooled.setdefault(int(g.index), []).append(np.asarray(g.rewards, dtype=np.float64))
-            rewards = [np.concatenate(pooled[int(i)]) for i in idx[known]]
-            metrics.update(calibration_metrics(v, ybar[known], rewards))
         return metrics
 
     def predicted_success(self, indices: np.ndarray) -> np.ndarray | None:

@@ -58,7 +58,8 @@ SEED_COLUMNS = {
 }
 # live line: metric -> short name (printed when the step logged it)
 PROGRESS_KEYS = {ACC: "train_acc", EFFECTIVE: "eff_ratio", RESPONSES: "rollouts"}
-PCL_PROGRESS = {"pcl/calib/bias": "V_bias", "pcl/calib/pearson": "V_pearson"}
+# the prediction's calibration, for strategies that predict p (PCL's V, Beta posterior means; docs/metrics.md)
+CALIB_PROGRESS = {"curriculum/calib/bias": "p_bias", "curriculum/calib/pearson": "p_pearson"}
 
 
 def split_label(label: str) -> tuple[str, str]:
@@ -174,7 +175,7 @@ def progress_line(record: Mapping[str, Any], total_steps: int, label: str) -> st
     parts = [f"[{label}] step {step}/{total_steps}"]
     if STEP_SECONDS in data:
         parts.append(f"{float(data[STEP_SECONDS]):.1f} s/step")
-    for key, short in {**PROGRESS_KEYS, **PCL_PROGRESS}.items():
+    for key, short in {**PROGRESS_KEYS, **CALIB_PROGRESS}.items():
         if key in data:
             parts.append(f"{short} {float(data[key]):.3f}")
     if val:

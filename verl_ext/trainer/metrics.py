@@ -95,7 +95,7 @@ def pool_metrics(tracker: PromptTracker) -> dict[str, float]:
 
 
 def calibration_metrics(trained: Sequence[Group], predicted: Mapping[str, float]) -> dict[str, float]:
-    """``curriculum/calib/{pearson,spearman,brier}`` of the strategy's predictions vs the trained groups' success.
+    """``curriculum/calib/{bias,pearson,spearman,brier}`` of the strategy's predictions vs the trained groups' success.
 
     Args:
         trained: the trained groups with rewards.
