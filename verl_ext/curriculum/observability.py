@@ -109,8 +109,8 @@ def calibration(predicted: np.ndarray, realised: np.ndarray, n: np.ndarray) -> d
         n: responses per group, shape ``(k,)``, positive.
 
     Returns:
-        ``bias`` and ``brier`` always; ``pearson`` and ``spearman`` when there are ≥ 2 groups and neither side is constant
-        (left out otherwise).
+        ``bias`` and ``brier`` always; ``pearson`` and ``spearman`` when there are ≥ 2 groups and neither side is
+        constant (left out otherwise).
 
     Raises:
         ValueError: on misaligned or empty inputs, predictions outside [0, 1] or non-positive group sizes.
