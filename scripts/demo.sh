@@ -41,8 +41,10 @@ DEMO_VAL_SIZE=${DEMO_VAL_SIZE:-256}
 # measured
 DEMO_POOL_LEVELS=${DEMO_POOL_LEVELS:-0,1,2,3,4,5,6,7}
 DEMO_POOL_SIZE=${DEMO_POOL_SIZE:-128}
-# extra flags for scripts/make_tiny_assets.py (the warm-up policy's spec), e.g. "--hidden-size 256 --intermediate 512"
-DEMO_ASSET_ARGS=${DEMO_ASSET_ARGS:-}
+# flags of scripts/make_tiny_assets.py (the warm-up policy's spec). Default: the demo-only policy whose warm-up targets
+# end in an empty box, scored 0, on 60 % of the rows (the behaviour GRPO fixes on every prompt; docs/demo.md);
+# DEMO_ASSET_ARGS="" = the test suite's plain policy; e.g. "--hidden-size 256 --intermediate 512" for a wider one
+DEMO_ASSET_ARGS=${DEMO_ASSET_ARGS-"--format-defect 0.6"}
 DEMO_VAL_FREQ=${DEMO_VAL_FREQ:-$(((DEMO_STEPS + 2) / 3))}
 DEMO_CURES=${DEMO_CURES:-cures_online}
 # PCL's on-policy GRPO for every method: no KL term, so no reference model to run on the two cores
@@ -84,6 +86,8 @@ method_overrides() {
 
 if [[ "${DRY_RUN}" == "1" ]]; then
   # composing needs no assets: placeholder paths keep a dry run from building them (~10 min the first time)
+  echo "# assets (not built in a dry run): scripts/make_tiny_assets.py --shell --heldout ${DEMO_VAL_SIZE}" \
+    "--pool-levels ${DEMO_POOL_LEVELS} --pool-size ${DEMO_POOL_SIZE} ${DEMO_ASSET_ARGS}"
   POLICY=${VERL_EXT_CACHE}/dry-run/policy
   TRAIN=${VERL_EXT_CACHE}/dry-run/train.parquet
   VAL=${VERL_EXT_CACHE}/dry-run/val.parquet

@@ -7,6 +7,8 @@
     python scripts/make_tiny_assets.py --shell --heldout 256 --pool-levels 0,1,2,3,4,5,6,7 --pool-size 128
         # the demo's split: TRAIN = a 128-prompt RL pool, VAL = 256 held-out prompts, both drawn after the warm-up
         # from the same levels (verl_ext.testing.assets.build_level_pool; the policy is the spec's)
+    python scripts/make_tiny_assets.py --format-defect 0.6   # the demo-only policy: 60 % of its warm-up targets end
+        # in an empty box the reward scores 0 (verl_ext.testing.assets.FormatDefectDemoSpec; docs/demo.md)
 
 Prints the paths of the Qwen2.5 tokenizer, the arithmetic-domain tokenizer, the warmed-up policy and the synthetic
 train/val parquet files, then the policy's measured success rates (temperature-1 sampling) per difficulty.
@@ -21,7 +23,14 @@ import logging
 import shlex
 import time
 
-from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout, build_level_pool
+from verl_ext.testing.assets import (
+    DemoSpec,
+    FormatDefectDemoSpec,
+    build_demo_assets,
+    build_format_demo_assets,
+    build_heldout,
+    build_level_pool,
+)
 
 
 def _parse() -> tuple[DemoSpec, str, int, tuple[int, ...], int]:
@@ -42,12 +51,22 @@ def _parse() -> tuple[DemoSpec, str, int, tuple[int, ...], int]:
         "and VAL --heldout prompts, both from these levels and drawn after the warm-up (needs --heldout N > 0)",
     )
     parser.add_argument("--pool-size", type=int, default=128, help="with --pool-levels: RL pool size (default 128)")
+    parser.add_argument(
+        "--format-defect",
+        type=float,
+        default=0.0,
+        help="SHARE in (0, 1]: the demo-only policy whose warm-up targets end in an empty box on SHARE of the rows "
+        "(FormatDefectDemoSpec; default 0: the plain DemoSpec)",
+    )
     form = parser.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     form.add_argument("--shell", action="store_true", help="print POLICY=, TRAIN=, VAL= lines for a shell's eval")
     args = vars(parser.parse_args())
     as_json, as_shell, heldout = args.pop("json"), args.pop("shell"), args.pop("heldout")
     raw_levels, pool_size = args.pop("pool_levels"), args.pop("pool_size")
+    defect = args.pop("format_defect")
+    if not 0.0 <= defect <= 1.0:
+        parser.error(f"--format-defect {defect}: must be in [0, 1] (0 = no defect, the plain DemoSpec)")
     output = "json" if as_json else "shell" if as_shell else "text"
     if heldout < 0:
         parser.error(f"--heldout {heldout}: must be >= 0 (0 keeps the spec's val split)")
@@ -59,14 +78,15 @@ def _parse() -> tuple[DemoSpec, str, int, tuple[int, ...], int]:
         parser.error("--pool-levels needs --heldout N > 0 (the held-out split drawn from the same levels)")
     if levels and pool_size < 1:
         parser.error(f"--pool-size {pool_size}: must be >= 1")
-    return DemoSpec(**args), output, heldout, levels, pool_size
+    spec = FormatDefectDemoSpec(**args, defect_share=defect) if defect > 0 else DemoSpec(**args)
+    return spec, output, heldout, levels, pool_size
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     spec, output, heldout, levels, pool_size = _parse()
     start = time.perf_counter()
-    assets = build_demo_assets(spec)
+    assets = build_format_demo_assets(spec) if isinstance(spec, FormatDefectDemoSpec) else build_demo_assets(spec)
     out = {k: str(v) for k, v in dataclasses.asdict(assets).items() if k != "report"}
     if levels:
         pool, held = build_level_pool(spec, levels, pool_size, heldout)

@@ -22,12 +22,21 @@ import argparse
 import json
 import random
 import time
+from dataclasses import asdict
 
 import pandas as pd
 import torch
 
-from verl_ext.testing.assets import DemoSpec, build_demo_assets, build_heldout, build_level_pool
-from verl_ext.testing.warmup import _prompt_ids, boxed_int, sampled_accuracy, sft_batch, sft_example
+from verl_ext.testing.assets import (
+    FORMAT_DEFECT,
+    DemoSpec,
+    FormatDefectDemoSpec,
+    build_demo_assets,
+    build_format_demo_assets,
+    build_heldout,
+    build_level_pool,
+)
+from verl_ext.testing.warmup import _BOXED, _prompt_ids, boxed_int, sampled_accuracy, sft_batch, sft_example
 
 
 def _args() -> argparse.Namespace:
@@ -55,6 +64,13 @@ def _args() -> argparse.Namespace:
         help="control: replace the policy-gradient loss by supervised cross-entropy on each step's m prompts' correct "
         "answers (an upper bound on what any update from those prompts can transfer to the held-out split)",
     )
+    p.add_argument(
+        "--format-defect",
+        type=float,
+        default=0.0,
+        help="SHARE > 0: the demo-only policy whose warm-up targets end in an empty box on SHARE of the rows "
+        "(verl_ext.testing.assets.FormatDefectDemoSpec); also prints the greedy share of defective responses",
+    )
     p.add_argument("--probe", type=int, default=0, help="K > 0: first print the pool's sampled success (K samples)")
     return p.parse_args()
 
@@ -65,7 +81,11 @@ def main() -> None:
     a = _args()
     torch.set_num_threads(1)
     spec = DemoSpec(steps=a.warmup_steps, n_sft=a.warmup_rows, hidden_size=a.hidden_size, intermediate=a.intermediate)
-    assets = build_demo_assets(spec)
+    if a.format_defect > 0:
+        spec = FormatDefectDemoSpec(**asdict(spec), defect_share=a.format_defect)
+        assets = build_format_demo_assets(spec)
+    else:
+        assets = build_demo_assets(spec)
     tok = AutoTokenizer.from_pretrained(str(assets.policy), local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(str(assets.policy), local_files_only=True, dtype=torch.float32)
     if a.levels:
@@ -90,17 +110,26 @@ def main() -> None:
                                  eos_token_id=eos, **kw)  # fmt: skip
         return att, out, width
 
+    # the last val_acc call's share of greedy responses ending in FORMAT_DEFECT, and its accuracy of the FIRST box
+    # (the arithmetic, whatever follows it)
+    defect_share: list[float] = [0.0, 0.0]
+
     def val_acc(rows_to_score: list[dict] | None = None) -> tuple[float, dict[int, float]]:
         model.eval()
         val_rows = val if rows_to_score is None else rows_to_score
         hits: dict[int, list[float]] = {}
+        n_defect, n_first = 0, 0
         for s in range(0, len(val_rows), 128):
             rows = val_rows[s : s + 128]
             _, out, w = generate([_prompt_ids(tok, r) for r in rows], greedy=True)
             for r, text in zip(rows, tok.batch_decode(out[:, w:], skip_special_tokens=True)):
                 ok = float(boxed_int(text) == int(r["reward_model"]["ground_truth"]))
+                n_defect += text.strip().endswith(FORMAT_DEFECT)
+                first = _BOXED.search(text)
+                n_first += first is not None and first.group(1).strip() == r["reward_model"]["ground_truth"]
                 hits.setdefault(int(r["extra_info"]["difficulty"]), []).append(ok)
         flat = [h for v in hits.values() for h in v]
+        defect_share[:] = [n_defect / len(flat), n_first / len(flat)]
         return sum(flat) / len(flat), {d: round(sum(v) / len(v), 2) for d, v in sorted(hits.items())}
 
     if a.probe:
@@ -117,8 +146,9 @@ def main() -> None:
         print(f"pool: mean {succ.mean():.3f}, mixed {mixed:.2f}, 0.2-0.7 {near:.2f}")
     acc, by_d = val_acc()
     curve = {0: acc}
+    defect0, first0 = defect_share
     pool0 = f" | pool greedy {val_acc(pool)[0]:.4f}" if a.eval_pool else ""
-    print(f"step 0 val {acc:.4f} by difficulty {by_d}{pool0}", flush=True)
+    print(f"step 0 val {acc:.4f} defect {defect0:.3f} first-box {first0:.4f} by difficulty {by_d}{pool0}", flush=True)
     order, ptr, t0 = list(range(len(pool))), len(pool), time.time()
     for step in range(1, a.steps + 1):
         if ptr + a.m > len(order):
@@ -155,7 +185,7 @@ def main() -> None:
         if step % a.val_every == 0 or step == a.steps:
             acc, by_d = val_acc()
             curve[step] = acc
-            line += f" val {acc:.4f} by difficulty {by_d}"
+            line += f" val {acc:.4f} defect {defect_share[0]:.3f} first-box {defect_share[1]:.4f} by difficulty {by_d}"
             if a.eval_pool:
                 line += f" | pool greedy {val_acc(pool)[0]:.4f}"
         print(line, flush=True)

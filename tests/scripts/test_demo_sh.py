@@ -30,3 +30,17 @@ def test_unknown_method_is_refused_by_name() -> None:
     full = {**os.environ, "DRY_RUN": "1", "PYTHON": sys.executable, "DEMO_METHODS": "grpo nope"}
     proc = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=full, capture_output=True, text=True)
     assert proc.returncode != 0 and "unknown method 'nope'" in proc.stderr
+
+
+def _asset_line(**env: str) -> str:
+    base = {k: v for k, v in os.environ.items() if k != "DEMO_ASSET_ARGS"}
+    full = {**base, "DRY_RUN": "1", "PYTHON": sys.executable, "DEMO_METHODS": "grpo", **env}
+    out = subprocess.run(["bash", "scripts/demo.sh"], cwd=ROOT, env=full, check=True, capture_output=True, text=True)
+    (line,) = [x for x in out.stdout.splitlines() if x.startswith("# assets")]
+    return line
+
+
+def test_default_policy_is_the_format_defect_variant_and_empty_args_the_plain_one() -> None:
+    assert _asset_line().endswith("--format-defect 0.6")
+    assert "--format-defect" not in _asset_line(DEMO_ASSET_ARGS="")
+    assert _asset_line(DEMO_ASSET_ARGS="--format-defect 0.5").endswith("--format-defect 0.5")

@@ -167,3 +167,74 @@ def build_level_pool(spec: DemoSpec | None, levels: tuple[int, ...], n_pool: int
     meta = {"levels": list(levels), "n_pool": n_pool, "n_heldout": n_heldout, **asdict(spec)}
     out = cached_build(cache_root() / f"pool-l{tag}-{n_pool}-{n_heldout}-{key}", key, _write, meta)
     return out / "train.parquet", out / "heldout.parquet"
+
+
+# The format defect of the demo-only warm-up: an empty box after the answer. The project reward
+# (``verl_ext.rewards.math_reward``, math-verify on the last boxed group) and ``warmup.boxed_int`` both read the empty
+# last box and score the response 0, whatever the first box holds.
+FORMAT_DEFECT = "\\boxed{}"
+
+
+@dataclass(frozen=True)
+class FormatDefectDemoSpec(DemoSpec):
+    """The demo-only spec: ``DemoSpec``'s policy, but a share of its warm-up targets end in ``FORMAT_DEFECT``.
+
+    ``defect_share`` of the SFT rows (a seeded, fixed choice) are trained on ``\\boxed{answer}\\boxed{}`` instead of
+    ``\\boxed{answer}``. The behaviour "stop after the answer's box" is then imperfect on every prompt alike: greedy
+    decoding follows the defect where its probability exceeds 1/2, while temperature-1 samples are sometimes clean, so
+    the binary reward r(x, y) of GRPO's advantage (Shao et al. 2024, Eq. 3's group-normalised r) separates clean from
+    defective responses on every prompt with a known answer. What RL can then move is a behaviour shared by all
+    prompts, unlike the per-expression arithmetic (docs/demo.md). Its own cache key: ``DemoSpec()``'s is unchanged.
+    """
+
+    defect_share: float = 0.6
+
+
+def with_format_defect(rows: list[dict[str, Any]], share: float, seed: int) -> list[dict[str, Any]]:
+    """Copies of warm-up ``rows`` where ``round(share * len(rows))`` of them (seeded) carry ``FORMAT_DEFECT``.
+
+    The defect is written into the copy's ``reward_model.ground_truth`` (``"19}\\boxed{"``), which
+    ``warmup.sft_example`` wraps as ``\\boxed{19}\\boxed{}``: these rows are SFT targets only, never scored.
+    """
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"defect_share={share}: must be in [0, 1]")
+    import random
+
+    n_defect = round(share * len(rows))
+    picked = set(random.Random(seed * 1000 + 20).sample(range(len(rows)), n_defect))
+    out = []
+    for i, row in enumerate(rows):
+        if i in picked:
+            gt = row["reward_model"]["ground_truth"]
+            row = {**row, "reward_model": {**row["reward_model"], "ground_truth": f"{gt}}}{FORMAT_DEFECT[:-1]}"}}
+        out.append(row)
+    return out
+
+
+def build_format_demo_assets(spec: FormatDefectDemoSpec | None = None) -> DemoAssets:
+    """``build_demo_assets`` for the demo-only ``FormatDefectDemoSpec`` (same tokenizers and data; its own policy).
+
+    The RL pool and validation rows are ``DemoSpec``'s (unmodified ground truths); only the warm-up targets change.
+    """
+    spec = spec or FormatDefectDemoSpec()
+    if not isinstance(spec, FormatDefectDemoSpec):
+        raise TypeError(f"spec must be a FormatDefectDemoSpec, got {type(spec).__name__} (use build_demo_assets)")
+    key = spec_key({"kind": "demo-format-defect", **asdict(spec)})
+    qwen_tok = build_qwen_tokenizer()
+    arith_tok = build_arith_tokenizer(seed=spec.seed)
+    splits = generate_splits({"train": spec.n_train, "val": spec.n_val, "sft": spec.n_sft}, seed=spec.seed)
+    sft_splits = {**splits, "sft": with_format_defect(splits["sft"], spec.defect_share, spec.seed)}
+
+    def _write_data(out: Path) -> None:
+        for split in ("train", "val"):
+            write_dataset(splits[split], out / f"{split}.parquet")
+
+    data_dir = cached_build(cache_root() / f"synthetic-{key}", key, _write_data, asdict(spec))
+    policy = cached_build(
+        cache_root() / f"policy-fmt-{key}",
+        key,
+        lambda out: _build_policy(out, spec, arith_tok, sft_splits),
+        asdict(spec),
+    )
+    report = json.loads((policy / EVAL_FILE).read_text())
+    return DemoAssets(qwen_tok, arith_tok, policy, data_dir / "train.parquet", data_dir / "val.parquet", report)
