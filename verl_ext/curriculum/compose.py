@@ -24,8 +24,6 @@ presets: ``curriculum.params.preset=<name>`` (:data:`PRESETS`) makes exactly the
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -435,13 +433,7 @@ class ComposedCurriculum(ValuePriorCapable, Curriculum):
     # ---------------------------------------------------------------------------------------------- state
     def fingerprint(self) -> str:
         """Hash of the composition and the keys that change what the estimator's state means."""
-        cfg = self.config
-        keys = _STRUCTURE + ("alpha0", "beta0", "probe_n", "seed")
-        fields = {k: getattr(cfg, k) for k in keys}
-        if cfg.prior is not None and cfg.prior.source != "none":
-            fields["prior"] = dataclasses.asdict(cfg.prior)
-        blob = json.dumps(fields, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self.config_fingerprint(_STRUCTURE + ("alpha0", "beta0", "probe_n", "seed"))
 
     def state_dict(self) -> dict[str, Any]:
         """RNG, pass sampler, the estimator's state, step and the composition's fingerprint."""

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -412,13 +411,10 @@ class CuresAlgorithm1Curriculum(ValuePriorCapable, Curriculum):
     # ------------------------------------------------------------------ state
     def fingerprint(self) -> str:
         """Hash of the config fields that change what a checkpoint means (τ may change on resume)."""
-        keys = ("alpha0", "beta0", "sigma", "pilot_n", "subsets", "num_subsets", "steps_per_subset", "seed",
-                "train_on_pilot", "gradnorm_params")  # fmt: skip
-        fields = {k: getattr(self.config, k) for k in keys}
-        if self.config.prior.source != "pilot":  # absent by default: checkpoints written before the prior still load
-            fields["prior"] = dataclasses.asdict(self.config.prior)
-        blob = json.dumps(fields, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self.config_fingerprint(
+            ("alpha0", "beta0", "sigma", "pilot_n", "subsets", "num_subsets", "steps_per_subset", "seed",
+             "train_on_pilot", "gradnorm_params")
+        )  # fmt: skip
 
     def predicted_success(self, indices: np.ndarray) -> np.ndarray:
         """The posterior mean α/(α+β) of ``indices`` (the p̂ of ρ*, Eq. 14; a prompt drawn twice appears twice),

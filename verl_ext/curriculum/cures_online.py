@@ -20,8 +20,6 @@ rounds, which leaves the distribution of the sequence unchanged and keeps rounds
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -286,12 +284,9 @@ class CuresOnlineCurriculum(ValuePriorCapable, Curriculum):
     # ---------------------------------------------------------------------------------------------- state
     def fingerprint(self) -> str:
         """Hash of the config fields that change what a checkpoint means (not τ: a τ change is allowed)."""
-        keys = ("alpha0", "beta0", "sigma", "schedule", "subset_sizes", "num_subsets", "steps_per_subset", "seed")
-        fields = {k: getattr(self.config, k) for k in keys}
-        if self.config.prior.source != "none":  # absent by default: checkpoints written before the prior still load
-            fields["prior"] = dataclasses.asdict(self.config.prior)
-        blob = json.dumps(fields, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return self.config_fingerprint(
+            ("alpha0", "beta0", "sigma", "schedule", "subset_sizes", "num_subsets", "steps_per_subset", "seed")
+        )
 
     def predicted_success(self, indices: np.ndarray) -> np.ndarray:
         """The posterior mean α/(α+β) of ``indices`` (the p̂ of ρ*, Eq. 14), float64, shape ``(k,)``."""

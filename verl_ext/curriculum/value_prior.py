@@ -20,6 +20,8 @@ mean inside [0.01, 0.99]).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -239,6 +241,17 @@ class ValuePriorCapable:
     def needs_value_model(cls, params: Mapping[str, Any]) -> bool:
         """True when ``params`` ask for the value-model prior."""
         return cls.prior_of(params).source == "value_model"
+
+    def config_fingerprint(self, keys: tuple[str, ...]) -> str:
+        """Hash of ``self.config``'s ``keys`` (the settings that change what a checkpoint means) and of the prior
+        node when it is not the class default: checkpoints written before the prior existed still load."""
+        config = self.config  # type: ignore[attr-defined]
+        fields = {k: getattr(config, k) for k in keys}
+        prior = getattr(config, "prior", None)
+        if prior is not None and prior.source != self.prior_default:
+            fields["prior"] = dataclasses.asdict(prior)
+        blob = json.dumps(fields, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @classmethod
     def value_model_reason(cls, params: Mapping[str, Any]) -> tuple[str, str]:
